@@ -1,0 +1,295 @@
+"""Query mode: agent ops ⇄ Jupyter messages on the main kernel (PROTOCOL.md §7.0).
+
+One `AsyncKernelClient` with three pumps (iopub, shell, stdin). Messages are matched to the running
+query by parent `msg_id`, so gateway clients sharing the kernel never see — or steal — ours.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jupyter_client.asynchronous import AsyncKernelClient
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+log = logging.getLogger(__name__)
+
+# Rich MIME types in order of preference; text/plain is used only when none of these is present.
+MEDIA_PREFERENCE = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/svg+xml",
+    "text/html",
+    "text/markdown",
+    "text/latex",
+    "application/json",
+)
+_BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
+_DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
+
+
+def pick_output(data: dict[str, Any]) -> tuple[str, str] | None:
+    """The frame for a Jupyter mime bundle: ("media", json) for rich data, ("stdout", text) for plain."""
+    for mime in MEDIA_PREFERENCE:
+        if mime in data:
+            return "media", json.dumps({"type": mime, "data": _media_data(mime, data[mime])})
+    if "text/plain" in data:
+        return "stdout", _as_text(data["text/plain"])
+    for mime, value in data.items():  # an unknown rich type: still deliver it rather than drop it
+        return "media", json.dumps({"type": mime, "data": _media_data(mime, value)})
+    return None
+
+
+def _media_data(mime: str, value: Any) -> str:
+    if mime in _BINARY_IMAGES:
+        b64 = value if isinstance(value, str) else base64.b64encode(value).decode()
+        return f"data:{mime};base64,{''.join(b64.split())}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    return json.dumps(value)
+
+
+def _as_text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def exit_code_of(content: dict[str, Any]) -> int:
+    """Exit code for a Jupyter `error`: 1, or the SystemExit value (§4)."""
+    if content.get("ename") != "SystemExit":
+        return 1
+    value = str(content.get("evalue", "")).strip()
+    if not value or value == "None":
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return 1
+
+
+def cursor_from_payload(payload: dict[str, Any]) -> tuple[str, int]:
+    """(code, cursor_pos) for `complete_request` from the agent's flattened options.
+
+    The agent sends the text before the cursor as `code` and the text after it as `post`; clients
+    that send the whole cell instead give the cursor as `row`/`col` (0-based).
+    """
+    code = str(payload.get("code") or "")
+    post = payload.get("post")
+    if isinstance(post, str) and post:
+        return code + post, len(code)
+    row, col = payload.get("row"), payload.get("col")
+    if isinstance(row, int) and isinstance(col, int) and "\n" in code:
+        lines = code.split("\n")
+        row = max(0, min(row, len(lines) - 1))
+        col = max(0, min(col, len(lines[row])))
+        return code, sum(len(line) + 1 for line in lines[:row]) + col
+    return code, len(code)
+
+
+@dataclass
+class _Execution:
+    msg_id: str
+    done: asyncio.Future[None]
+    exit_code: int = 0
+    idle: bool = False
+    replied: bool = False
+    died: bool = False
+    input_waiter: asyncio.Task[None] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def check_done(self) -> None:
+        if (self.died or (self.idle and self.replied)) and not self.done.done():
+            self.done.set_result(None)
+
+
+class QueryBridge:
+    """Runs `code` ops on one kernel and translates its messages into agent frames."""
+
+    def __init__(self, runner: Runner, kernel_id: str) -> None:
+        self.runner = runner
+        self.kernel_id = kernel_id
+        self.km = runner.hub.get_kernel(kernel_id)
+        self.client: AsyncKernelClient = self.km.client()
+        self._current: _Execution | None = None
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pumps: list[asyncio.Task[None]] = []
+        self._needs_ready_check = True
+        self.kernel_died_note: str | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=False)
+        self._pumps = [
+            asyncio.create_task(self._pump(self.client.iopub_channel, self._on_iopub), name="bridge-iopub"),
+            asyncio.create_task(self._pump(self.client.shell_channel, self._on_shell), name="bridge-shell"),
+            asyncio.create_task(self._pump(self.client.stdin_channel, self._on_stdin), name="bridge-stdin"),
+        ]
+        self.runner.hub.add_listener(self._on_kernel_event)
+        await self.ensure_ready(self.runner.app.kernel_start_timeout)
+
+    async def close(self) -> None:
+        for task in self._pumps:
+            task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        self.client.stop_channels()
+
+    async def ensure_ready(self, timeout: float) -> None:
+        """Wait for a `kernel_info_reply` (after start-up and after an automatic restart)."""
+        if not self._needs_ready_check:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"kernel {self.km.kernel_name} did not answer within {timeout:.0f} s")
+            try:
+                await self._request(self.client.kernel_info(), min(1.0, remaining))
+                break
+            except TimeoutError:
+                continue
+        self._needs_ready_check = False
+
+    async def _request(self, msg_id: str, timeout: float) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[msg_id] = future
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._replies.pop(msg_id, None)
+
+    # ---- ops -------------------------------------------------------------------------------
+    async def execute(self, code: str) -> int:
+        """Run one query; stream its output; return the exit code for the `finished` frame."""
+        await self.ensure_ready(self.runner.app.kernel_start_timeout)
+        loop = asyncio.get_running_loop()
+        msg_id = self.client.execute(code, silent=False, store_history=True, allow_stdin=True, stop_on_error=True)
+        execution = _Execution(msg_id, loop.create_future())
+        self._current = execution
+        try:
+            await execution.done
+        finally:
+            self._current = None
+            if execution.input_waiter is not None:
+                execution.input_waiter.cancel()
+        if execution.died:
+            await self.runner.send("stderr", execution.notes[0])
+            return execution.exit_code
+        return execution.exit_code
+
+    async def complete(self, payload: dict[str, Any]) -> list[str]:
+        code, cursor = cursor_from_payload(payload)
+        if self._needs_ready_check:
+            return []
+        reply = await self._request(self.client.complete(code, cursor), self.runner.app.complete_timeout)
+        content = reply.get("content", {})
+        if content.get("status") != "ok":
+            return []
+        return [m for m in content.get("matches", []) if isinstance(m, str)]
+
+    async def interrupt(self) -> None:
+        await self.runner.hub.interrupt_kernel(self.kernel_id)
+
+    # ---- pumps -----------------------------------------------------------------------------
+    async def _pump(self, channel: Any, handler: Any) -> None:
+        while True:
+            try:
+                msg = await channel.get_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dropping an unreadable kernel message")
+                continue
+            try:
+                await handler(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("failed to handle %s", msg.get("msg_type"))
+
+    async def _on_shell(self, msg: dict[str, Any]) -> None:
+        parent_id = msg.get("parent_header", {}).get("msg_id")
+        future = self._replies.get(parent_id)
+        if future is not None and not future.done():
+            future.set_result(msg)
+            return
+        execution = self._current
+        if execution is not None and parent_id == execution.msg_id:
+            content = msg.get("content", {})
+            if content.get("status") == "error" and execution.exit_code == 0:
+                execution.exit_code = exit_code_of(content)
+            elif content.get("status") == "aborted" and execution.exit_code == 0:
+                execution.exit_code = 1
+            execution.replied = True
+            execution.check_done()
+
+    async def _on_iopub(self, msg: dict[str, Any]) -> None:
+        execution = self._current
+        if execution is None or msg.get("parent_header", {}).get("msg_id") != execution.msg_id:
+            return
+        msg_type = msg["msg_type"]
+        content = msg.get("content", {})
+        send = self.runner.send
+        if msg_type == "stream":
+            await send("stderr" if content.get("name") == "stderr" else "stdout", content.get("text", ""))
+        elif msg_type in _DISPLAY_TYPES:
+            frame = pick_output(content.get("data", {}))
+            if frame is not None:
+                await send(*frame)
+        elif msg_type == "error":
+            execution.exit_code = exit_code_of(content)
+            await send("stderr", "\n".join(content.get("traceback", [])) or f"{content.get('ename')}: {content.get('evalue')}")
+        elif msg_type == "status" and content.get("execution_state") == "idle":
+            execution.idle = True
+            execution.check_done()
+
+    async def _on_stdin(self, msg: dict[str, Any]) -> None:
+        execution = self._current
+        if msg["msg_type"] != "input_request" or execution is None:
+            return
+        content = msg.get("content", {})
+        prompt = content.get("prompt", "")
+        if prompt:
+            await self.runner.send("stdout", prompt)
+        await self.runner.send("waiting-input", {"is_password": bool(content.get("password", False))})
+        if execution.input_waiter is not None:
+            execution.input_waiter.cancel()
+        execution.input_waiter = asyncio.create_task(self._answer_input(), name="bridge-input")
+
+    async def _answer_input(self) -> None:
+        text = await self.runner.next_user_input()
+        self.client.input(text)
+
+    # ---- kernel death ----------------------------------------------------------------------
+    def _on_kernel_event(self, event: str, kernel_id: str) -> None:
+        if kernel_id != self.kernel_id or event not in ("died", "dead", "restarted"):
+            return
+        self._needs_ready_check = True
+        execution = self._current
+        if execution is None or event == "restarted":
+            return
+        code = _process_exit_code(self.km)
+        execution.exit_code = code if code else 1
+        execution.died = True
+        if event == "died":
+            note = (f"\nThe {self.km.kernel_name} kernel died unexpectedly (exit status {code}); "
+                    "it is being restarted and its state was lost. Run the query again.\n")
+        else:
+            note = f"\nThe {self.km.kernel_name} kernel died and could not be restarted.\n"
+        execution.notes.append(note)
+        execution.check_done()
+
+
+def _process_exit_code(km: Any) -> int:
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None:
+        return 0
+    code = process.poll()
+    return int(code) if code is not None else 0

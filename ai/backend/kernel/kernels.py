@@ -1,0 +1,187 @@
+"""KernelHub: every kernel the runner hosts, the main one and those started by gateway clients.
+
+A thin, named use of jupyter_client: `AsyncMultiKernelManager` for lifecycles (with its
+`KernelRestarter`), a `KernelSpecManager` that also sees the kernelspecs bundled with this package,
+and connection files in the Jupyter runtime dir so any front-end can attach with `--existing`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.ioloop import AsyncIOLoopKernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+from jupyter_core.paths import jupyter_path
+from traitlets import Dict, Float, List, Unicode, default, observe
+
+log = logging.getLogger(__name__)
+
+KernelListener = Callable[[str, str], None]  # (event, kernel_id); event: started/restarted/died/shutdown
+
+
+def bundled_kernelspec_dirs() -> list[str]:
+    """Kernelspecs shipped with the runner: the source tree's `kernelspecs/` and the installed
+    `share/jupyter/kernels` of this interpreter (found without any `jupyter kernelspec install`)."""
+    candidates = [
+        Path(__file__).resolve().parents[3] / "kernelspecs",
+        Path(sys.prefix) / "share" / "jupyter" / "kernels",
+    ]
+    return [str(p) for p in candidates if p.is_dir()]
+
+
+class RunnerKernelSpecManager(KernelSpecManager):
+    """Bundled specs first, then the usual Jupyter paths; exact names only.
+
+    `argv_overrides` replaces a spec's argv at start-up: the runner uses it to run the Python
+    kernel under the agent's RUNTIME_PATH instead of whatever interpreter launched us.
+    """
+
+    argv_overrides = Dict(
+        key_trait=Unicode(), value_trait=List(Unicode()), config=True,
+        help="kernelspec name -> argv to use instead of the spec's own",
+    )
+
+    @default("kernel_dirs")
+    def _default_kernel_dirs(self) -> list[str]:
+        dirs = bundled_kernelspec_dirs()
+        return dirs + [d for d in jupyter_path("kernels") if d not in dirs]
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        spec = super().get_kernel_spec(kernel_name)
+        argv = self.argv_overrides.get(kernel_name)
+        if argv:
+            spec.argv = list(argv)
+        return spec
+
+
+class ExactNameKernelManager(AsyncIOLoopKernelManager):
+    """jupyter_client silently turns the name `python` into `python3`; we map names exactly."""
+
+    @observe("kernel_name")
+    def _kernel_name_changed(self, change: dict[str, Any]) -> None:
+        self._kernel_spec = None
+
+
+class KernelHub(AsyncMultiKernelManager):
+    """The runner's kernels. Connection files go to `connection_dir` (the Jupyter runtime dir)."""
+
+    restart_poll_interval = Float(
+        1.0, config=True,
+        help="seconds between liveness checks of each kernel (the restarter's time_to_dead)",
+    )
+    default_cwd = Unicode("", config=True, help="working directory of started kernels")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.main_kernel_id: str | None = None
+        self._listeners: list[KernelListener] = []
+        self._started_at: dict[str, str] = {}
+
+    @default("kernel_manager_class")
+    def _default_km_class(self) -> str:
+        return f"{ExactNameKernelManager.__module__}.{ExactNameKernelManager.__qualname__}"
+
+    @default("kernel_spec_manager")
+    def _default_ksm(self) -> KernelSpecManager:
+        return RunnerKernelSpecManager(parent=self)
+
+    @property
+    def spec_manager(self) -> KernelSpecManager:
+        return self.kernel_spec_manager
+
+    def add_listener(self, callback: KernelListener) -> None:
+        self._listeners.append(callback)
+
+    def _notify(self, event: str, kernel_id: str) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(event, kernel_id)
+            except Exception:
+                log.exception("kernel listener failed on %s %s", event, kernel_id)
+
+    async def start_kernel(  # type: ignore[override]
+        self,
+        kernel_name: str | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        kernel_id: str | None = None,
+        cwd: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Start a kernel by exact kernelspec name; returns its id once the process is up."""
+        if env is not None:
+            kwargs["env"] = env
+        if kernel_id is not None:
+            kwargs["kernel_id"] = kernel_id
+        kwargs["cwd"] = cwd or self.default_cwd or os.getcwd()
+        kid = await super().start_kernel(kernel_name=kernel_name, **kwargs)
+        km = self.get_kernel(kid)
+        restarter = getattr(km, "_restarter", None)
+        if restarter is not None:
+            restarter.time_to_dead = self.restart_poll_interval
+            restarter.stop()
+            restarter.start()  # re-arm with the new interval
+        km.add_restart_callback(lambda: self._notify("died", kid), "restart")
+        km.add_restart_callback(lambda: self._notify("dead", kid), "dead")
+        self._started_at[kid] = _utcnow()
+        log.info("started kernel %s (%s)", kid, km.kernel_name)
+        self._notify("started", kid)
+        return kid
+
+    async def wait_ready(self, kernel_id: str, timeout: float = 60.0) -> None:
+        """Block until the kernel answers `kernel_info` (a throwaway client, closed afterwards)."""
+        client = self.get_kernel(kernel_id).client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=timeout)
+        finally:
+            client.stop_channels()
+
+    def kernel_ids(self) -> list[str]:
+        return self.list_kernel_ids()
+
+    def connection_file(self, kernel_id: str) -> str:
+        return self.get_kernel(kernel_id).connection_file
+
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        """The Jupyter REST model of a kernel (activity fields are filled in by the gateway)."""
+        km = self.get_kernel(kernel_id)
+        return {
+            "id": kernel_id,
+            "name": km.kernel_name,
+            "last_activity": self._started_at.get(kernel_id, _utcnow()),
+            "execution_state": "starting" if not km.ready.done() else "idle",
+            "connections": 0,
+        }
+
+    async def restart_kernel(self, kernel_id: str, now: bool = False) -> None:  # type: ignore[override]
+        await super().restart_kernel(kernel_id, now=now)
+        self._notify("restarted", kernel_id)
+
+    async def shutdown_kernel(  # type: ignore[override]
+        self, kernel_id: str, now: bool = False, restart: bool = False
+    ) -> None:
+        await super().shutdown_kernel(kernel_id, now=now, restart=restart)
+        self._started_at.pop(kernel_id, None)
+        if kernel_id == self.main_kernel_id:
+            self.main_kernel_id = None
+        self._notify("shutdown", kernel_id)
+
+    async def shutdown_all(self, now: bool = False) -> None:  # type: ignore[override]
+        ids = self.list_kernel_ids()
+        await super().shutdown_all(now=now)
+        for kid in ids:
+            self._started_at.pop(kid, None)
+            self._notify("shutdown", kid)
+        self.main_kernel_id = None
+
+
+def _utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

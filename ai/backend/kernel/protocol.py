@@ -1,0 +1,76 @@
+"""The agent wire vocabulary (PROTOCOL.md §2-§4): op names, frame types and payload codecs.
+
+Every message is exactly two ZeroMQ frames: an ASCII op/type name and a payload. Inbound payloads
+are strict UTF-8; outbound JSON uses Python's default `json.dumps` so the bytes match the original.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+# Inbound ops that go through the serial task queue (§5.1).
+QUEUED_OPS = frozenset({"clean", "build", "exec", "code"})
+# Inbound ops handled outside the queue (§3).
+INLINE_OPS = frozenset({"input", "complete", "interrupt", "status", "get-apps"})
+BACKGROUND_OPS = frozenset({"event", "start-service", "shutdown-service", "start-model-service"})
+KNOWN_OPS = QUEUED_OPS | INLINE_OPS | BACKGROUND_OPS
+
+# Finish frame of each batch step (§4).
+FINISH_FRAME = {"clean": "clean-finished", "build": "build-finished", "exec": "finished", "code": "finished"}
+
+Payload = bytes | str | dict | list
+
+
+class ProtocolError(ValueError):
+    """A message the runner cannot accept; the receive loop logs it and keeps serving."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    op: str
+    text: str
+
+
+def decode_request(frames: list[bytes]) -> Request:
+    """Validate one inbound multipart message (two frames, ASCII op, strict UTF-8 payload)."""
+    if len(frames) != 2:
+        raise ProtocolError(f"expected 2 frames, got {len(frames)}")
+    raw_op, raw_payload = frames
+    try:
+        op = raw_op.decode("ascii")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"op name is not ASCII: {raw_op[:40]!r}") from None
+    if op not in KNOWN_OPS:
+        raise ProtocolError(f"unknown op {op[:40]!r}")
+    try:
+        text = raw_payload.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError(f"{op}: payload is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    return Request(op, text)
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Outbound payload bytes: raw bytes as is, text as UTF-8, objects as default-style JSON."""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return json.dumps(payload).encode("ascii")
+
+
+def encode_status(started_at: float) -> bytes:
+    return msgpack.packb({"started_at": started_at}, use_bin_type=True)
+
+
+def parse_json_object(text: str, op: str) -> dict[str, Any]:
+    """Decode a JSON object payload (`complete`, `event`, ...) or raise ProtocolError."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ProtocolError(f"{op}: invalid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{op}: expected a JSON object, got {type(value).__name__}")
+    return value
