@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -28,6 +33,7 @@ from tests.agentlib.loader import transform_source
 
 pytestmark = pytest.mark.filterwarnings(AGENT_WARNING_FILTER)
 
+REPO = Path(__file__).resolve().parent.parent
 PNG = "data:image/png;base64,iVBORw0KGgo="
 
 
@@ -316,3 +322,60 @@ async def test_side_calls(agent: AgentClient, peer: ScriptedPeer) -> None:
 async def test_factory_fixture(agent_client_factory: Any, peer: ScriptedPeer) -> None:
     client = await agent_client_factory(peer.in_port, peer.out_port)
     assert (await client.status())["started_at"] == pytest.approx(peer.started_at)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.asyncio
+async def test_against_the_real_runner(tmp_path: Path) -> None:
+    """End to end: the agent's client against `python -m ai.backend.kernel ... python`."""
+    dirs = {name: tmp_path / name for name in ("work", "config", "runtime", "home", "data")}
+    for d in dirs.values():
+        d.mkdir()
+    pin, pout = _free_port(), _free_port()
+    env = dict(
+        os.environ,
+        HOME=str(dirs["home"]),
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+    )
+    log_path = tmp_path / "runner.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "ai.backend.kernel",
+                "--replin-port", str(pin), "--replout-port", str(pout), "--bind-ip", "127.0.0.1",
+                "--work-dir", str(dirs["work"]), "--config-dir", str(dirs["config"]),
+                "--runtime-dir", str(dirs["runtime"]),
+                "--user-input-socket", str(dirs["runtime"] / "user-input.sock"),
+                "--service-defs-dir", str(dirs["config"] / "service-defs"), "python",
+            ],
+            cwd=str(REPO), env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    try:
+        async with AgentClient(pin, pout, call_timeout=60) as agent:
+            assert isinstance((await agent.status())["started_at"], float)
+            results = await agent.execute_until_done(None, "query", "print('hi'); 6*7")
+            assert results[-1]["status"] == "finished" and results[-1]["exitCode"] == 0
+            assert stdout_of(results) == "hi\n42"
+            results = await agent.execute_until_done(
+                None, "query", "import time\nprint('a', flush=True); time.sleep(0.8); print('b')",
+                flush_timeout=0.3,
+            )
+            assert results[0]["status"] == "continued" and results[-1]["status"] == "finished"
+            assert stdout_of(results) == "a\nb\n"
+    except BaseException:
+        print(log_path.read_text(errors="replace"))
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("runner did not stop within 10 s of SIGTERM")

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 AGENT_PACKAGE = "backend.ai-agent"
 AGENT_VERSION = "26.9.6"
 WHEEL_NAME = f"backend_ai_agent-{AGENT_VERSION}-py3-none-any.whl"
+# sha256 of the PyPI wheel (pip also checks the index hash): a different file is never used silently.
+WHEEL_SHA256 = "66592d387ed07988dbcfdeba05db1973310239c94778fe302c2cbd43029222c0"
 # Members of the wheel we extract; nothing else of the wheel is used.
 WHEEL_MEMBERS = ("ai/backend/agent/kernel.py", "ai/backend/agent/__init__.py", "ai/backend/agent/VERSION")
 
@@ -120,7 +122,10 @@ def transform_source(source: str) -> str:
 
 def _extracted_dir(wheel: Path) -> Path:
     """Extract the needed members once per wheel content (atomic rename; safe for parallel runs)."""
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != WHEEL_SHA256:
+        raise RuntimeError(f"{wheel}: sha256 {digest} != expected {WHEEL_SHA256}; delete it to re-download")
+    digest = digest[:16]
     transform_tag = hashlib.sha256(TRANSFORMS.encode() + sys.version.encode()).hexdigest()[:8]
     target = wheel.parent / f"src-{AGENT_VERSION}-{digest}-{transform_tag}"
     if (target / "ai/backend/agent/kernel.py").is_file():
