@@ -287,6 +287,9 @@ async def test_batch_frames_and_the_agent_gap(agent: AgentClient, peer: Scripted
     results = await agent.execute_until_done(None, "batch", "", opts)
     assert [r["status"] for r in results] == ["clean-finished", "finished"]
     assert stdout_of(results) == "ran\n"
+    # ... although they did arrive (the passive frame log shows them)
+    assert agent.received_types() == ["clean-finished", "stdout", "build-finished", "stdout", "finished"]
+    assert [op for op, _, _ in agent.sent if op != "status"] == ["clean", "build", "exec"]
     assert peer.ops_named("clean", "build", "exec") == [
         ("clean", b""), ("build", b"make"), ("exec", b"./main"),
     ]

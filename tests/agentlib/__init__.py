@@ -43,12 +43,35 @@ InputCallback = Callable[[dict[str, Any]], "str | Awaitable[str]"]
 
 _runner_class: type | None = None
 
+Frame = tuple[str, bytes, float]  # (type, payload, time.monotonic())
+
 
 def runner_class() -> type:
-    """Our `AbstractCodeRunner` subclass, written the way the agent's DockerCodeRunner is."""
+    """Our `AbstractCodeRunner` subclass, written the way the agent's DockerCodeRunner is.
+
+    Besides the addresses it only adds a passive frame log: its socket pair is the agent's own
+    `SocketPair` whose send/recv are wrapped to append every frame to `sent`/`received` (so tests
+    can see frames that the agent's logic drops). Nothing in the protocol path changes."""
     global _runner_class
     if _runner_class is None:
         mod = load_agent_kernel()
+
+        class RecordingSocketPair(mod.SocketPair):  # type: ignore[name-defined,misc]
+            def __init__(self, input_sock: Any, output_sock: Any, sent: list[Frame], received: list[Frame]) -> None:
+                super().__init__(input_sock, output_sock)
+                self.sent = sent
+                self.received = received
+
+            async def send_multipart(self, msg_parts: Sequence[bytes]) -> None:
+                await super().send_multipart(msg_parts)
+                if len(msg_parts) == 2:
+                    self.sent.append((bytes(msg_parts[0]).decode("ascii", "replace"), bytes(msg_parts[1]), time.monotonic()))
+
+            async def recv_multipart(self) -> list[bytes]:
+                data = await super().recv_multipart()
+                if len(data) == 2:
+                    self.received.append((bytes(data[0]).decode("ascii", "replace"), bytes(data[1]), time.monotonic()))
+                return data
 
         class KrunnerCodeRunner(mod.AbstractCodeRunner):  # type: ignore[name-defined,misc]
             def __init__(
@@ -73,6 +96,14 @@ def runner_class() -> type:
                 self.kernel_host = kernel_host
                 self.repl_in_port = repl_in_port
                 self.repl_out_port = repl_out_port
+                self.frames_sent: list[Frame] = []
+                self.frames_received: list[Frame] = []
+
+            async def _create_sockets(self) -> Any:
+                pair = await super()._create_sockets()
+                return RecordingSocketPair(
+                    pair.input_sock, pair.output_sock, self.frames_sent, self.frames_received
+                )
 
             async def get_repl_in_addr(self) -> str:
                 return f"tcp://{self.kernel_host}:{self.repl_in_port}"
@@ -151,6 +182,21 @@ class AgentClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # --- frame log (passive) -----------------------------------------------------------------
+    @property
+    def sent(self) -> list[Frame]:
+        """Every 2-frame message the agent code sent: (op, payload, monotonic time)."""
+        return self.runner.frames_sent
+
+    @property
+    def received(self) -> list[Frame]:
+        """Every 2-frame message the agent code received, including those it then dropped."""
+        return self.runner.frames_received
+
+    def received_types(self, *, include_status: bool = False) -> list[str]:
+        """Types of the received frames in order (the periodic `status` pings left out by default)."""
+        return [t for t, _, _ in self.received if include_status or t != "status"]
 
     def _bounded(self, aw: Awaitable[Any], timeout: float | None) -> Awaitable[Any]:
         t = self.call_timeout if timeout is None else timeout
