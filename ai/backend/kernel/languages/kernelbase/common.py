@@ -1,0 +1,154 @@
+"""Helpers shared by the kernel bases: stdin detection, completion, bracket balance, replies."""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+import signal
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# syscall number of read(2): /proc/<pid>/task/<tid>/syscall starts with it while a thread blocks in it
+_READ_SYSCALLS = {"x86_64": {0}, "aarch64": {63}, "arm64": {63}}.get(platform.machine(), {0})
+IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (children listed by /proc/<pid>/task/*/children)."""
+    seen: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except OSError:
+                pass
+    return seen
+
+
+def blocked_on_stdin(pid: int) -> bool:
+    """True when a thread of `pid` or of one of its descendants sits in read(0, ...).
+
+    Why: a program waiting for input looks exactly like a quiet one from the outside; the kernel
+    must know when to send an input_request. Every thread counts (the JVM reads on a non-main thread).
+    """
+    for p in process_tree(pid):
+        for syscall in Path(f"/proc/{p}/task").glob("*/syscall"):
+            try:
+                fields = syscall.read_text().split()
+            except OSError:
+                continue
+            if len(fields) >= 2 and fields[0].isdigit() and int(fields[0]) in _READ_SYSCALLS:
+                if int(fields[1], 16) == 0:
+                    return True
+    return False
+
+
+def default_sigint() -> None:
+    """preexec_fn: children must not inherit the kernel's ignored SIGINT (exec keeps SIG_IGN)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def token_before(code: str, cursor_pos: int, extra: str = "") -> tuple[str, int]:
+    """The identifier-like token ending at the cursor and where it starts."""
+    pattern = re.compile(r"[A-Za-z0-9_" + re.escape(extra) + r"]*$")
+    m = pattern.search(code[:cursor_pos])
+    token = m.group(0) if m else ""
+    return token, cursor_pos - len(token)
+
+
+def complete_reply(matches: Iterable[str], start: int, end: int) -> dict[str, Any]:
+    """A complete_reply content with sorted unique matches."""
+    return {"status": "ok", "matches": sorted(set(matches)), "cursor_start": start,
+            "cursor_end": end, "metadata": {}}
+
+
+def identifiers(texts: Iterable[str]) -> set[str]:
+    """Every identifier in the given sources: cheap 'names defined in earlier cells'."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(IDENT_RE.findall(text))
+    return found
+
+
+def bracket_state(code: str, *, line_comments: tuple[str, ...] = ("//",),
+                  block_comments: tuple[tuple[str, str], ...] = (("/*", "*/"),),
+                  quotes: str = "\"'", char_literal_prefix: str | None = None) -> str:
+    """'complete', 'incomplete' or 'invalid' from bracket balance, ignoring strings and comments.
+
+    Why: the C-like languages and Scheme have no cheap parser at hand, but an open bracket,
+    string or comment at the end of a cell is what 'incomplete' means to a console front-end.
+    """
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    i, n = 0, len(code)
+    while i < n:
+        c = code[i]
+        if char_literal_prefix and code.startswith(char_literal_prefix, i):
+            i += len(char_literal_prefix) + 1
+            while i < n and (code[i].isalnum()):
+                i += 1
+            continue
+        lc = next((lc for lc in line_comments if code.startswith(lc, i)), None)
+        if lc:
+            nl = code.find("\n", i)
+            i = n if nl < 0 else nl + 1
+            continue
+        bc = next((b for b in block_comments if code.startswith(b[0], i)), None)
+        if bc:
+            end = code.find(bc[1], i + len(bc[0]))
+            if end < 0:
+                return "incomplete"
+            i = end + len(bc[1])
+            continue
+        if c in quotes:
+            j = i + 1
+            while j < n and code[j] != c:
+                j += 2 if code[j] == "\\" else 1
+            if j >= n:
+                return "incomplete"
+            i = j + 1
+            continue
+        if c in "([{":
+            stack.append(c)
+        elif c in ")]}":
+            if not stack or stack.pop() != pairs[c]:
+                return "invalid"
+        i += 1
+    return "incomplete" if stack else "complete"
+
+
+def error_content(ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
+    """The content of an `error` message (also the extra keys of an error execute_reply)."""
+    return {"ename": ename, "evalue": evalue, "traceback": traceback if traceback is not None else [evalue]}
+
+
+def which_or_none(*names: str) -> str | None:
+    """The first executable found on PATH among `names`."""
+    import shutil
+
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def launch(kernel_class: type) -> None:
+    """Run `kernel_class` as a Jupyter kernel (the `python -m ...kernel -f CONN` entry point)."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    IPKernelApp.launch_instance(kernel_class=kernel_class)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

@@ -1,0 +1,58 @@
+"""Jupyter kernel for Rust: each cell is compiled with rustc (std only) and run (`python -m ...rust.kernel -f CONN`)."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..kernelbase.common import launch
+from ..kernelbase.compiled import CompiledKernel
+from ..kernelbase.wrapping import indent, partition
+
+RUST_KEYWORDS = ("as break const continue crate else enum extern false fn for if impl in let loop match mod "
+                 "move mut pub ref return self Self static struct super trait true type unsafe use where "
+                 "while async await dyn").split()
+RUST_BUILTINS = ("println print eprintln eprint format vec panic assert assert_eq String Vec Option Some "
+                 "None Result Ok Err Box HashMap HashSet std io i32 i64 u8 u32 u64 usize f64 bool char "
+                 "str to_string iter collect unwrap expect len push").split()
+DECL_RE = re.compile(r"^(#!?\[.*?\]\s*)*(pub(\([^)]*\))?\s+)?(use|fn|struct|enum|impl|trait|mod|const|static|type|extern|macro_rules!|unsafe\s+fn|async\s+fn)\b", re.S)
+
+
+class RustKernel(CompiledKernel):
+    implementation = "krunner-bridge-rust"
+    language_info = {"name": "rust", "mimetype": "text/rust", "file_extension": ".rs",
+                     "codemirror_mode": "rust", "pygments_lexer": "rust"}
+    banner = "Rust (rustc, std only), one program per cell"
+    keywords = tuple(RUST_KEYWORDS)
+    builtins = tuple(RUST_BUILTINS)
+    source_name = "main.rs"
+    toolchain = ("rustc",)
+    install_hint = "Install it with rustup (https://rustup.rs) or: apt-get install rustc"
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # rustup keeps its toolchains under the real home even when HOME points elsewhere
+        for var, default in (("RUSTUP_HOME", "/root/.rustup"), ("CARGO_HOME", "/root/.cargo")):
+            if var not in env and Path(default).is_dir():
+                env[var] = default
+        cargo_bin = Path(env.get("CARGO_HOME", "/root/.cargo")) / "bin"
+        if cargo_bin.is_dir() and str(cargo_bin) not in env.get("PATH", "").split(os.pathsep):
+            env["PATH"] = f"{env.get('PATH', '')}{os.pathsep}{cargo_bin}"
+        return env
+
+    def wrap(self, code: str) -> str:
+        if re.search(r"\bfn\s+main\s*\(", code):
+            return code
+        top, body = partition(code, lambda u: bool(DECL_RE.match(u)), attribute_prefix="#[")
+        return ("#![allow(unused)]\n" + "".join(u if u.endswith("\n") else u + "\n" for u in top)
+                + "fn main() {\n" + indent(body) + "}\n")
+
+    def build(self, src: Path, workdir: Path) -> list[str]:
+        exe = workdir / "main"
+        self.compile(["rustc", "--edition", "2021", "-C", "opt-level=0", "-C", "debuginfo=0",
+                      "-o", str(exe), src.name], workdir)
+        return [str(exe)]
+
+
+if __name__ == "__main__":
+    launch(RustKernel)
