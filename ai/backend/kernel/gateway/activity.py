@@ -1,0 +1,64 @@
+"""Kernel activity for the REST model: execution_state and last_activity from each kernel's iopub.
+
+The hub only knows process lifecycles; JupyterLab's kernel list shows busy/idle, so the gateway
+keeps one SUB socket per kernel and records every `status` it publishes.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timezone
+
+import zmq
+import zmq.asyncio
+
+from . import zmqutil
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class KernelActivity:
+    """execution_state / last_activity / connections of one kernel."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, km, kernel_id: str) -> None:
+        self.kernel_id = kernel_id
+        self.execution_state: str | None = None  # None until a status was seen
+        self.last_activity = utcnow()
+        self.connections = 0
+        self._session = zmqutil.kernel_session(km)
+        self._sock = zmqutil.connect(ctx, km, "iopub")
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name=f"gateway-activity-{kernel_id}")
+
+    def touch(self) -> None:
+        self.last_activity = utcnow()
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                frames = await self._sock.recv_multipart()
+            except asyncio.CancelledError:
+                raise
+            except zmq.ZMQError:
+                return
+            self.last_activity = utcnow()
+            parts = zmqutil.split(frames, self._session)
+            if parts is None or b'"status"' not in parts[0]:
+                continue
+            try:
+                if json.loads(parts[0]).get("msg_type") == "status":
+                    self.execution_state = json.loads(parts[3]).get("execution_state") or self.execution_state
+            except ValueError:
+                log.debug("unparsable status message from %s", self.kernel_id)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._sock.close(linger=0)

@@ -1,0 +1,176 @@
+"""One websocket session's ZMQ side: shell/control/stdin DEALERs (identity = session_id) and an
+iopub SUB, outliving the websocket so output produced while the client is away can be replayed
+when the same session_id reconnects.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Protocol
+
+import zmq
+import zmq.asyncio
+
+from . import zmqutil
+from .wire import ClientMessage
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("iopub", "shell", "control", "stdin")
+
+
+class Sink(Protocol):
+    """Where kernel messages go while a websocket is attached."""
+
+    def deliver(self, channel: str, parts: list[bytes]) -> bool: ...  # False: could not send
+    def replaced(self) -> None: ...  # a newer websocket took this session over
+
+
+class ChannelSession:
+    """The kernel end of `/api/kernels/{id}/channels?session_id=S`."""
+
+    def __init__(
+        self, ctx: zmq.asyncio.Context, km, kernel_id: str, session_id: str, *,
+        buffer_size: int, is_busy=lambda: False,
+    ) -> None:
+        self.kernel_id = kernel_id
+        self.session_id = session_id
+        self.session = zmqutil.kernel_session(km)
+        self.sink: Sink | None = None
+        self.buffer: deque[tuple[str, list[bytes]]] = deque(maxlen=max(buffer_size, 1))
+        self.dropped = 0
+        self.closed = False
+        self._is_busy = is_busy
+        self._iopub_seen = asyncio.Event()
+        self._nudges: set[str] = set()
+        self._expiry: asyncio.TimerHandle | None = None
+        ident = session_id.encode()
+        self.sockets = {ch: zmqutil.connect(ctx, km, ch, None if ch == "iopub" else ident) for ch in CHANNELS}
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._read(ch, sock), name=f"gateway-{ch}-{kernel_id}-{session_id}")
+            for ch, sock in self.sockets.items()
+        ]
+
+    # -- kernel -> client ----------------------------------------------------------------------
+
+    async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        session = self.session
+        while True:
+            try:
+                frames = await sock.recv_multipart()
+            except asyncio.CancelledError:
+                raise
+            except zmq.ZMQError:
+                return
+            parts = zmqutil.split(frames, session)
+            if parts is None:
+                continue
+            if channel == "iopub":
+                self._iopub_seen.set()
+                if b"iopub_welcome" in parts[0]:
+                    continue  # answers our own subscription, not the front-end's
+            if self._nudges and self._is_nudge(channel, parts[1]):
+                continue
+            if self.sink is None or not self.sink.deliver(channel, parts):
+                if len(self.buffer) == self.buffer.maxlen:
+                    self.dropped += 1
+                self.buffer.append((channel, parts))
+
+    def _is_nudge(self, channel: str, parent: bytes) -> bool:
+        try:
+            parent_id = json.loads(parent).get("msg_id")
+        except ValueError:
+            return False
+        if parent_id not in self._nudges:
+            return False
+        if channel != "iopub":
+            self._nudges.discard(parent_id)
+        return True
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Make sure iopub is subscribed before the client talks (else early output is lost).
+
+        ipykernel >= 7 greets every subscription with `iopub_welcome`; other kernels are nudged
+        with `kernel_info_request` (control always, shell when the kernel is not busy) at a
+        50 ms → 1 s back-off, instead of a fixed 0.5 s period.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.05
+        try:
+            await asyncio.wait_for(self._iopub_seen.wait(), 0.02)
+            return True
+        except asyncio.TimeoutError:
+            pass
+        while not self._iopub_seen.is_set():
+            channels = ("control",) if self._is_busy() else ("shell", "control")
+            for ch in channels:
+                msg_id, parts = zmqutil.request_parts("kernel_info_request", session_id=self.session_id)
+                self._nudges.add(msg_id)
+                await self.sockets[ch].send_multipart(zmqutil.signed(self.session, parts))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("kernel %s did not answer within %.0f s; connecting anyway", self.kernel_id, timeout)
+                return False
+            try:
+                await asyncio.wait_for(self._iopub_seen.wait(), min(delay, remaining))
+            except asyncio.TimeoutError:
+                delay = min(delay * 2, 1.0)
+        return True
+
+    # -- client -> kernel ----------------------------------------------------------------------
+
+    async def send(self, msg: ClientMessage) -> None:
+        await self.sockets[msg.channel].send_multipart(zmqutil.signed(self.session, msg.parts + msg.buffers))
+
+    # -- attach / detach -----------------------------------------------------------------------
+
+    def attach(self, sink: Sink) -> int:
+        """Route output to `sink`, replaying what was buffered; returns the number replayed."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        old, self.sink = self.sink, sink
+        if old is not None and old is not sink:
+            log.info("replacing stale connection %s:%s", self.kernel_id, self.session_id)
+            old.replaced()
+        replayed = 0
+        if self.dropped:
+            log.warning("%d buffered messages of %s:%s were dropped (buffer full)",
+                        self.dropped, self.kernel_id, self.session_id)
+            self.dropped = 0
+        while self.buffer and self.sink is sink:
+            channel, parts = self.buffer.popleft()
+            if not sink.deliver(channel, parts):
+                self.buffer.appendleft((channel, parts))
+                break
+            replayed += 1
+        if replayed:
+            log.info("replayed %d buffered messages to %s:%s", replayed, self.kernel_id, self.session_id)
+        return replayed
+
+    def detach(self, sink: Sink, keep_for: float, on_expire) -> None:
+        """The websocket went away: buffer output for `keep_for` seconds, then `on_expire(self)`."""
+        if self.sink is not sink and self.sink is not None:
+            return  # a newer websocket owns this session
+        self.sink = None
+        log.debug("buffering output for %s:%s", self.kernel_id, self.session_id)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = asyncio.get_running_loop().call_later(keep_for, on_expire, self)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sock in self.sockets.values():
+            sock.close(linger=0)
+        self.buffer.clear()

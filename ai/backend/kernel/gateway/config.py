@@ -1,0 +1,77 @@
+"""GatewayConfig: every knob of the Kernel-Gateway-compatible server as a trait.
+
+A plain `Configurable`, so the runner application can list it in its `classes` (and wire its own
+`--gateway-*` flags to it) and the standalone command can expose it unchanged.
+"""
+from __future__ import annotations
+
+import os
+
+from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets.config import Configurable
+
+TOKEN_ENV = "KRUNNER_GATEWAY_TOKEN"
+
+
+def _env_int(name: str, fallback: int) -> int:
+    try:
+        return int(os.environ.get(name) or fallback)
+    except ValueError:
+        return fallback
+
+
+class GatewayConfig(Configurable):
+    """Settings of the gateway (names follow Kernel Gateway's where one exists)."""
+
+    port = Integer(help="TCP port to listen on (0 = pick a free one) [KRUNNER_GATEWAY_PORT]").tag(config=True)
+    ip = Unicode(help="address to listen on [KRUNNER_GATEWAY_IP]").tag(config=True)
+    token = Unicode(
+        help=f"token clients must send as `Authorization: token T` or `?token=T`; empty = no auth [{TOKEN_ENV}]"
+    ).tag(config=True)
+    base_url = Unicode("/", help="URL prefix of every endpoint").tag(config=True)
+
+    # CORS and origin checks (Kernel Gateway's KG_ALLOW_* equivalents)
+    allow_origin = Unicode(
+        "", help="Access-Control-Allow-Origin value; also the origin accepted by the origin check ('*' = any)"
+    ).tag(config=True)
+    allow_origin_pat = Unicode("", help="regular expression of additionally accepted origins").tag(config=True)
+    allow_credentials = Unicode("", help="Access-Control-Allow-Credentials value").tag(config=True)
+    allow_headers = Unicode("", help="Access-Control-Allow-Headers value").tag(config=True)
+    allow_methods = Unicode("", help="Access-Control-Allow-Methods value").tag(config=True)
+    expose_headers = Unicode("", help="Access-Control-Expose-Headers value").tag(config=True)
+    max_age = Unicode("", help="Access-Control-Max-Age value").tag(config=True)
+
+    # kernels
+    env_allowlist = List(
+        Unicode(),
+        help="names of client-sent `env` variables passed to new kernels besides KERNEL_* ('*' = all)",
+    ).tag(config=True)
+    list_kernels = Bool(True, help="allow GET /api/kernels and /api/sessions (JupyterLab polls them)").tag(config=True)
+    max_kernels = Integer(0, help="upper bound of kernels (running + starting); 0 = unlimited").tag(config=True)
+    default_kernel_name = Unicode("", help="kernelspec used when a POST names none (default: the main kernel's, else python3)").tag(config=True)
+    protect_main_kernel = Bool(
+        True, help="refuse DELETE of the runner's main kernel (403); interrupt/restart stay allowed"
+    ).tag(config=True)
+    honor_kernel_working_dir = Bool(
+        True, help="start kernels in KERNEL_WORKING_DIR when a client sends it and it is an existing directory"
+    ).tag(config=True)
+    kernel_info_timeout = Float(60.0, help="seconds a new websocket waits for the kernel to answer before giving up").tag(config=True)
+
+    # websocket and request limits
+    ws_ping_interval = Float(30.0, help="seconds between websocket pings (0 = off)").tag(config=True)
+    max_body_size = Integer(1 << 20, help="largest REST request body in bytes (413 beyond)").tag(config=True)
+    ws_max_message_size = Integer(64 << 20, help="largest websocket message in bytes (closed with 1009 beyond)").tag(config=True)
+    replay_buffer_messages = Integer(10000, help="messages kept for a disconnected session_id (oldest dropped)").tag(config=True)
+    replay_buffer_timeout = Float(300.0, help="seconds a disconnected session_id's buffer and sockets are kept").tag(config=True)
+
+    @default("port")
+    def _default_port(self) -> int:
+        return _env_int("KRUNNER_GATEWAY_PORT", 0)
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        return os.environ.get("KRUNNER_GATEWAY_IP", "127.0.0.1")
+
+    @default("token")
+    def _default_token(self) -> str:
+        return os.environ.get(TOKEN_ENV, "")

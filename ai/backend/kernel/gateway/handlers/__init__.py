@@ -1,0 +1,1 @@
+"""Tornado handlers, one module per REST resource (as in Kernel Gateway's services/)."""
