@@ -1,0 +1,271 @@
+"""Service-definition files (PROTOCOL §8.1): strict parsing, variable interpolation, argv/env assembly.
+
+A definition that cannot be parsed is reported and skipped (never fatal, "deliberately differs" 7),
+so every check the original did lazily at start time is done here, once, at load time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .actions import ACTIONS
+from .errors import DisallowedArgument, DisallowedEnvironment, InvalidServiceDefinition
+
+log = logging.getLogger(__name__)
+
+ArgValue = None | str | list[str]
+
+
+@dataclass
+class PrestartAction:
+    action: str
+    args: dict[str, Any]
+    ref: str | None = None
+
+
+@dataclass
+class ServiceDefinition:
+    """One app the image offers; `name` is the file stem (or `<model>-<port>` for model services)."""
+
+    name: str
+    command: str | list[str] = field(default_factory=list)
+    shell: str | None = "bash"
+    noop: bool = False
+    url_template: str = ""
+    prestart_actions: list[PrestartAction] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    allowed_envs: list[str] = field(default_factory=list)
+    allowed_arguments: list[str] = field(default_factory=list)
+    default_arguments: dict[str, ArgValue] = field(default_factory=dict)
+
+    def app_info(self) -> dict[str, Any]:
+        """The `get-apps` item (§8.5): optional keys only when non-empty."""
+        info: dict[str, Any] = {"name": self.name}
+        if self.url_template:
+            info["url_template"] = self.url_template
+        if self.allowed_arguments:
+            info["allowed_arguments"] = list(self.allowed_arguments)
+        if self.allowed_envs:
+            info["allowed_envs"] = list(self.allowed_envs)
+        return info
+
+
+_KEYS = {
+    "command", "shell", "noop", "url_template", "prestart", "prestart_actions", "env",
+    "allowed_envs", "allowed_arguments", "default_arguments",
+}
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _parse_actions(raw: Any) -> list[PrestartAction]:
+    if not isinstance(raw, list):
+        raise InvalidServiceDefinition("'prestart' must be a list of actions")
+    actions = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("action"), str):
+            raise InvalidServiceDefinition(f"prestart action #{i} must be an object with an 'action' name")
+        unknown = set(item) - {"action", "args", "ref"}
+        if unknown:
+            raise InvalidServiceDefinition(f"prestart action #{i} has unknown keys: {sorted(unknown)}")
+        if item["action"] not in ACTIONS:
+            raise InvalidServiceDefinition(f"unknown prestart action: {item['action']!r}")
+        args = item.get("args") or {}
+        ref = item.get("ref")
+        if not isinstance(args, dict) or (ref is not None and not isinstance(ref, str)):
+            raise InvalidServiceDefinition(f"prestart action #{i}: 'args' must be an object, 'ref' a string")
+        ACTIONS[item["action"]].check_args(args)
+        actions.append(PrestartAction(item["action"], dict(args), ref))
+    return actions
+
+
+def parse_definition(name: str, raw: Any) -> ServiceDefinition:
+    """Validate one decoded service-def object; raises `InvalidServiceDefinition` with the reason."""
+    if not isinstance(raw, dict):
+        raise InvalidServiceDefinition("the top level must be a JSON object")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise InvalidServiceDefinition(f"unknown keys: {sorted(unknown)}")
+    if "prestart" in raw and "prestart_actions" in raw:
+        raise InvalidServiceDefinition("both 'prestart' and 'prestart_actions' are given")
+    defn = ServiceDefinition(name=name)
+    noop = raw.get("noop", False)
+    if not isinstance(noop, bool):
+        raise InvalidServiceDefinition("'noop' must be a boolean")
+    defn.noop = noop
+    if "command" not in raw and not noop:
+        raise InvalidServiceDefinition("'command' is required")
+    command = raw.get("command", [])
+    if not (isinstance(command, str) or _is_str_list(command)):
+        raise InvalidServiceDefinition("'command' must be a string or a list of strings")
+    if not noop and not command:
+        raise InvalidServiceDefinition("'command' is empty")
+    defn.command = command
+    shell = raw.get("shell", "bash")
+    if shell is not None and not isinstance(shell, str):
+        raise InvalidServiceDefinition("'shell' must be a string or null")
+    defn.shell = shell
+    url_template = raw.get("url_template", "")
+    if not isinstance(url_template, str):
+        raise InvalidServiceDefinition("'url_template' must be a string")
+    defn.url_template = url_template
+    defn.prestart_actions = _parse_actions(raw.get("prestart", raw.get("prestart_actions", [])))
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InvalidServiceDefinition("'env' must map names to strings")
+    defn.env = dict(env)
+    for key in ("allowed_envs", "allowed_arguments"):
+        value = raw.get(key, [])
+        if not _is_str_list(value):
+            raise InvalidServiceDefinition(f"'{key}' must be a list of strings")
+        setattr(defn, key, list(value))
+    defaults = raw.get("default_arguments", {})
+    if not isinstance(defaults, dict) or not all(
+        v is None or isinstance(v, str) or _is_str_list(v) for v in defaults.values()
+    ):
+        raise InvalidServiceDefinition("'default_arguments' must map names to null, a string or a list of strings")
+    defn.default_arguments = dict(defaults)
+    # Catch brace mistakes now rather than at the user's first start.
+    check_template_syntax([*([command] if isinstance(command, str) else command), *env.keys(), *env.values()])
+    return defn
+
+
+def load_file(path: Path) -> ServiceDefinition:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InvalidServiceDefinition(f"cannot read the file: {e}") from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidServiceDefinition(f"malformed JSON: {e}") from e
+    return parse_definition(path.stem, raw)
+
+
+def load_directory(directory: Path) -> tuple[dict[str, ServiceDefinition], dict[str, str]]:
+    """All `*.json` definitions in `directory`: (good ones by name, errors by file name)."""
+    good: dict[str, ServiceDefinition] = {}
+    errors: dict[str, str] = {}
+    try:
+        files = sorted(p for p in directory.glob("*.json") if p.is_file())
+    except OSError as e:
+        log.warning("cannot list service definitions in %s: %s", directory, e)
+        return good, errors
+    for path in files:
+        try:
+            good[path.stem] = load_file(path)
+        except InvalidServiceDefinition as e:
+            errors[path.name] = str(e)
+            log.error("skipping the malformed service definition %s: %s", path, e)
+    if good:
+        log.info("loaded %d service definition(s) from %s: %s", len(good), directory, ", ".join(good))
+    return good, errors
+
+
+# `${{ expr }}` (GitHub style) or `{expr}` whose `{` is not preceded by `$` or `{` (Python style).
+_PATTERN = re.compile(r"\$\{\{\s*(?P<e1>.*?)\s*\}\}|(?<![${])\{\s*(?P<e2>.*?)\s*\}")
+
+
+def _expand(text: str, variables: Mapping[str, Any]) -> str:
+    out = []
+    last = 0
+    for m in _PATTERN.finditer(text):
+        out.append(text[last:m.start()])
+        expr = m.group("e1") if m.group("e1") is not None else m.group("e2")
+        try:
+            out.append(("{" + expr + "}").format_map(variables))
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as e:
+            raise InvalidServiceDefinition(f"cannot interpolate {m.group(0)!r} in {text!r}: {e!r}") from e
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def interpolate(parts: Iterable[str], variables: Mapping[str, Any]) -> list[str]:
+    """Replace `${{ expr }}`/`{expr}` in each string by `str.format_map` over `variables` (§8.1)."""
+    return [_expand(p, variables) for p in parts]
+
+
+class _Anything(dict[str, Any]):
+    """Variables stand-in for syntax checks: every name exists and supports indexing."""
+
+    class _Value(str):
+        def __getitem__(self, key: Any) -> str:  # type: ignore[override]
+            return ""
+
+        def __getattr__(self, name: str) -> str:
+            return ""
+
+    def __missing__(self, key: str) -> Any:
+        return self._Value("")
+
+
+def check_template_syntax(parts: Iterable[str]) -> None:
+    """Raise for brace expressions `format_map` can never accept (e.g. literal JSON braces)."""
+    interpolate(parts, _Anything())
+
+
+def build_argv(
+    defn: ServiceDefinition,
+    variables: Mapping[str, Any],
+    options: Mapping[str, Any],
+    path: str | None = None,
+) -> list[str]:
+    """argv for one start: command, default + user arguments, then interpolation (§8.1)."""
+    command = defn.command
+    if isinstance(command, str):
+        if defn.shell:
+            shell = shutil.which(defn.shell, path=path) or defn.shell
+            argv = [shell, "-c", command]
+        else:
+            argv = shlex.split(command)
+    else:
+        argv = list(command)
+    arguments: dict[str, ArgValue] = dict(defn.default_arguments)
+    user_args = options.get("arguments") or {}
+    if not isinstance(user_args, dict):
+        raise DisallowedArgument(f"'arguments' must be an object for service {defn.name}")
+    for name, value in user_args.items():
+        if name not in defn.allowed_arguments:
+            raise DisallowedArgument(f"Argument {name} not allowed for service {defn.name}")
+        if not (value is None or isinstance(value, str) or _is_str_list(value)):
+            raise DisallowedArgument(f"Argument {name} must be null, a string or a list of strings")
+        arguments[name] = value
+    for name, value in arguments.items():
+        argv.append(name)
+        if isinstance(value, str):
+            argv.append(value)
+        elif isinstance(value, list):
+            argv.extend(value)
+    return interpolate(argv, variables)
+
+
+def build_env(
+    defn: ServiceDefinition,
+    variables: Mapping[str, Any],
+    options: Mapping[str, Any],
+    frozen: Iterable[str],
+) -> dict[str, str]:
+    """Extra env for one start: allowed user envs (never overriding the runner's), then `env` (§8.1)."""
+    frozen = set(frozen)
+    env: dict[str, str] = {}
+    user_envs = options.get("envs") or {}
+    if not isinstance(user_envs, dict):
+        raise DisallowedEnvironment(f"'envs' must be an object for service {defn.name}")
+    for name, value in user_envs.items():
+        if name not in defn.allowed_envs:
+            raise DisallowedEnvironment(f"Environment variable {name} not allowed for service {defn.name}")
+        if name in frozen:
+            raise DisallowedEnvironment(f"Environment variable {name} can't be overwritten")
+        env[name] = str(value)
+    for name, value in defn.env.items():
+        name, value = interpolate([name, value], variables)
+        env[name] = value
+    return env

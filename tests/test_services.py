@@ -1,0 +1,381 @@
+"""ServiceManager against real processes and ports; the fake runner only collects frames."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ai.backend.kernel.services import ServiceManager
+from ai.backend.kernel.services.actions import ActionContext, run_actions
+from ai.backend.kernel.services.definitions import (
+    build_argv,
+    build_env,
+    interpolate,
+    load_directory,
+    parse_definition,
+)
+from ai.backend.kernel.services.errors import DisallowedArgument, DisallowedEnvironment, InvalidServiceDefinition
+from tests.runnerlib import free_port
+
+PY = sys.executable
+
+
+class FakeRunner:
+    """Just what ServiceManager uses from the runner; frames go to a queue."""
+
+    def __init__(self, tmp: Path, **app: Any) -> None:
+        self.lang = "python"
+        self.runtime_path = PY
+        self.work_dir = tmp / "work"
+        self.config_dir = tmp / "config"
+        self.defs_dir = tmp / "defs"
+        for d in (self.work_dir, self.config_dir, self.defs_dir):
+            d.mkdir(exist_ok=True)
+        options = {
+            "service_defs_dir": str(self.defs_dir),
+            "service_launch_timeout": 10.0,
+            "intrinsic_services": [],
+            "intrinsic_bind_ip": "127.0.0.1",
+            "ssh_key_dir": str(tmp / "dropbear"),
+            "gateway_token": "",
+        }
+        options.update(app)
+        self.app = SimpleNamespace(**options)
+        self.child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work_dir), "LANG": "C.UTF-8"}
+        self.intrinsic_ports: dict[str, int] = {}
+        self.gateway_url = None
+        self.frames: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def send(self, msg_type: str, payload: Any = b"") -> None:
+        if isinstance(payload, (bytes, str)) and payload:
+            payload = json.loads(payload)
+        self.frames.put_nowait((msg_type, payload))
+
+    async def next_frame(self, timeout: float = 10.0) -> tuple[str, Any]:
+        return await asyncio.wait_for(self.frames.get(), timeout)
+
+    def write_def(self, name: str, body: Any) -> None:
+        text = body if isinstance(body, str) else json.dumps(body)
+        (self.defs_dir / f"{name}.json").write_text(text)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids in process group `pgid` that are not zombies (this machine's init reaps orphans late)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+async def group_gone(pgid: int, timeout: float = 1.0) -> bool:
+    """SIGKILLed members take a moment to disappear."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not live_group_members(pgid):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+def http_server_def(**extra: Any) -> dict[str, Any]:
+    return {"command": [PY, "-m", "http.server", "{ports[0]}", "--bind", "127.0.0.1"], **extra}
+
+
+def payload(name: str, port: int, **kw: Any) -> str:
+    return json.dumps({"name": name, "port": port, "ports": [port], "protocol": "http", "options": {}, **kw})
+
+
+@pytest.fixture
+async def fake(tmp_path: Path):
+    runner = FakeRunner(tmp_path)
+    runner.manager = None
+    yield runner
+    if runner.manager is not None:
+        await runner.manager.shutdown()
+
+
+async def make_manager(runner: FakeRunner) -> ServiceManager:
+    mgr = ServiceManager(runner)  # type: ignore[arg-type]
+    runner.manager = mgr
+    await mgr.start()
+    return mgr
+
+
+# ---------------------------------------------------------------- definitions, interpolation
+def test_interpolation_rules() -> None:
+    variables = {"ports": [8080, 8081], "runtime_path": "/py", "ref": {"out": "x"}}
+    assert interpolate(
+        ["{ports[0]}", "${{ ports[1] }}", "{ runtime_path }", "$HOME", "${HOME}", "a{ref[out]}b", "plain"],
+        variables,
+    ) == ["8080", "8081", "/py", "$HOME", "${HOME}", "axb", "plain"]
+    with pytest.raises(InvalidServiceDefinition):
+        interpolate(["{undefined}"], variables)
+    with pytest.raises(InvalidServiceDefinition):
+        interpolate(['{"a": 1}'], variables)
+
+
+def test_argument_and_env_assembly() -> None:
+    defn = parse_definition("svc", {
+        "command": ["run"], "allowed_arguments": ["--level"], "allowed_envs": ["MODE"],
+        "default_arguments": {"--flag": None, "--port": "{ports[0]}", "--many": ["a", "b"]},
+        "env": {"SVC_PORT": "{ports[0]}"},
+    })
+    variables = {"ports": [7000], "runtime_path": PY}
+    argv = build_argv(defn, variables, {"arguments": {"--level": "3"}})
+    assert argv == ["run", "--flag", "--port", "7000", "--many", "a", "b", "--level", "3"]
+    with pytest.raises(DisallowedArgument):
+        build_argv(defn, variables, {"arguments": {"--evil": "1"}})
+    assert build_env(defn, variables, {"envs": {"MODE": "x"}}, frozen=["PATH"]) == {"MODE": "x", "SVC_PORT": "7000"}
+    with pytest.raises(DisallowedEnvironment):
+        build_env(defn, variables, {"envs": {"OTHER": "x"}}, frozen=["PATH"])
+    pathdef = parse_definition("p", {"command": ["x"], "allowed_envs": ["PATH"]})
+    with pytest.raises(DisallowedEnvironment):
+        build_env(pathdef, variables, {"envs": {"PATH": "/evil"}}, frozen=["PATH"])
+    shell = parse_definition("s", {"command": "echo $HOME {ports[0]}"})
+    argv = build_argv(shell, variables, {})
+    assert argv[1:] == ["-c", "echo $HOME 7000"] and argv[0].endswith("bash")
+    split = parse_definition("s", {"command": "prog 'a b' {ports[0]}", "shell": None})
+    assert build_argv(split, variables, {}) == ["prog", "a b", "7000"]
+
+
+def test_malformed_definitions_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.json").write_text(json.dumps({"command": ["x"], "url_template": "http://{host}:{port}/"}))
+    bad = {
+        "broken": "{not json",
+        "unknown_key": json.dumps({"command": ["x"], "bogus": 1}),
+        "no_command": json.dumps({"shell": "bash"}),
+        "bad_type": json.dumps({"command": 42}),
+        "bad_action": json.dumps({"command": ["x"], "prestart": [{"action": "format_disk", "args": {}}]}),
+        "bad_action_args": json.dumps({"command": ["x"], "prestart": [{"action": "mkdir", "args": {"dir": "a"}}]}),
+        "braces": json.dumps({"command": ["x", '{"json": 1}']}),
+        "not_object": "[1, 2]",
+    }
+    for name, text in bad.items():
+        (tmp_path / f"{name}.json").write_text(text)
+    good, errors = load_directory(tmp_path)
+    assert list(good) == ["good"]
+    assert set(errors) == {f"{n}.json" for n in bad}
+    assert "unknown keys" in errors["unknown_key.json"] and "JSON" in errors["broken.json"]
+    assert good["good"].app_info() == {"name": "good", "url_template": "http://{host}:{port}/"}
+
+
+async def test_prestart_actions(tmp_path: Path) -> None:
+    defn = parse_definition("svc", {"command": ["x"], "prestart": [
+        {"action": "mkdir", "args": {"path": "sub/{ports[0]}"}},
+        {"action": "write_file", "args": {"filename": "sub/{ports[0]}/f.txt", "body": ["one {ports[0]}"]}},
+        {"action": "write_file", "args": {"filename": "sub/{ports[0]}/f.txt", "body": ["two"], "append": True, "mode": "600"}},
+        {"action": "write_tempfile", "args": {"body": ["print(", "'{runtime_path}')"]}, "ref": "tmp"},
+        {"action": "run_command", "args": {"command": ["cat", "{tmp}"], "echo": True}, "ref": "cat"},
+        {"action": "log", "args": {"message": "ran {cat[out]}", "debug": True}},
+    ]})
+    variables: dict[str, Any] = {"ports": [5], "runtime_path": "/rt"}
+    await run_actions(defn.prestart_actions, ActionContext(env=dict(os.environ), cwd=tmp_path), variables)
+    target = tmp_path / "sub" / "5" / "f.txt"
+    assert target.read_text() == "one 5\ntwo\n"  # append really appends
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert Path(variables["tmp"]).read_text() == "print('/rt')" and variables["tmp"].endswith(".py")
+    assert variables["cat"] == {"out": "print('/rt')", "err": ""}
+    os.unlink(variables["tmp"])
+
+
+# ---------------------------------------------------------------- start / running / shutdown
+async def test_start_running_shutdown_and_get_apps(fake: FakeRunner) -> None:
+    fake.write_def("web", http_server_def(url_template="http://{host}:{port}/", allowed_arguments=["--directory"]))
+    fake.write_def("broken", "{oops")
+    mgr = await make_manager(fake)
+    await mgr.op_get_apps("")
+    assert await fake.next_frame() == ("apps-result", {"status": "done", "data": [
+        {"name": "web", "url_template": "http://{host}:{port}/", "allowed_arguments": ["--directory"]}]})
+    await mgr.op_get_apps("nothing")
+    assert await fake.next_frame() == ("apps-result", {"status": "done", "data": []})
+    port = free_port()
+    t0 = time.monotonic()
+    await mgr.op_start_service(payload("web", port))
+    assert await fake.next_frame() == ("service-result", {"status": "started"})
+    assert port_open(port)
+    await mgr.op_start_service(payload("web", port))
+    assert await fake.next_frame() == ("service-result", {"status": "running"})
+    pid = mgr.running["web"].pid
+    await mgr.op_shutdown_service(json.dumps("web"))
+    assert not port_open(port)
+    assert "web" not in mgr.running
+    assert await group_gone(pid)
+    assert time.monotonic() - t0 < 8
+    # And it can be started again afterwards.
+    await mgr.op_start_service(payload("web", port))
+    assert await fake.next_frame() == ("service-result", {"status": "started"})
+
+
+async def test_early_exit_is_reported_at_once(fake: FakeRunner) -> None:
+    fake.write_def("dies", {"command": [PY, "-c", "import sys; sys.exit('cannot start: bad config')"]})
+    mgr = await make_manager(fake)
+    t0 = time.monotonic()
+    await mgr.op_start_service(payload("dies", free_port()))
+    kind, result = await fake.next_frame()
+    elapsed = time.monotonic() - t0
+    assert kind == "service-result" and result["status"] == "failed"
+    assert "exited early" in result["error"] and "exit code 1" in result["error"]
+    assert "cannot start: bad config" in result["error"]
+    assert elapsed < 1.0, elapsed
+
+
+async def test_failure_messages(fake: FakeRunner) -> None:
+    fake.write_def("web", http_server_def(allowed_arguments=["--directory"]))
+    fake.write_def("missing", {"command": ["/nonexistent/program", "{ports[0]}"]})
+    script = fake.work_dir / "noexec.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o644)
+    fake.write_def("noexec", {"command": [str(script)]})
+    fake.write_def("badref", {"command": ["x", "{nothing}"]})
+    fake.write_def("nop", {"noop": True})
+    mgr = await make_manager(fake)
+    cases = {
+        payload("web", free_port(), options={"arguments": {"--bind": "0.0.0.0"}}): "DisallowedArgument",
+        payload("web", free_port(), options={"envs": {"X": "1"}}): "DisallowedEnvironment",
+        payload("missing", free_port()): "the executable file is not found: /nonexistent/program",
+        payload("noexec", free_port()): f"the target file is not executable: {script}",
+        payload("badref", free_port()): "InvalidServiceDefinition",
+        payload("unknown-svc", free_port()): "unsupported service: unknown-svc",
+        payload("web", free_port(), protocol="pty"): "not implemented yet",
+        "not json": "invalid start-service payload",
+    }
+    for request, expected in cases.items():
+        await mgr.op_start_service(request)
+        kind, result = await fake.next_frame()
+        assert kind == "service-result" and result["status"] == "failed", (request, result)
+        assert expected in result["error"], (request, result)
+    await mgr.op_start_service(payload("anything", free_port(), protocol="preopen"))
+    assert await fake.next_frame() == ("service-result", {"status": "started"})
+    await mgr.op_start_service(payload("nop", free_port()))
+    assert await fake.next_frame() == ("service-result", {"status": "started"})
+    assert not mgr.running
+
+
+async def test_port_timeout_and_slow_start_does_not_block_others(tmp_path: Path) -> None:
+    runner = FakeRunner(tmp_path, service_launch_timeout=1.5)
+    runner.write_def("silent", {"command": [PY, "-c", "import time; time.sleep(60)"]})
+    runner.write_def("web", http_server_def())
+    mgr = await make_manager(runner)
+    try:
+        slow = asyncio.create_task(mgr.op_start_service(payload("silent", free_port())))
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        await mgr.op_start_service(payload("web", free_port()))
+        assert await runner.next_frame() == ("service-result", {"status": "started"})
+        assert time.monotonic() - t0 < 1.4  # not serialised behind the slow one
+        await slow
+        kind, result = await runner.next_frame()
+        assert result == {"status": "failed", "error": "opening the service port timed out: silent"}
+        assert "silent" not in mgr.running
+    finally:
+        await mgr.shutdown()
+
+
+async def test_shutdown_service_during_start(fake: FakeRunner) -> None:
+    fake.write_def("silent", {"command": [PY, "-c", "import time; time.sleep(60)"]})
+    mgr = await make_manager(fake)
+    start = asyncio.create_task(mgr.op_start_service(payload("silent", free_port())))
+    await asyncio.sleep(0.3)
+    await mgr.op_shutdown_service('"silent"')
+    await asyncio.wait_for(start, 3)
+    kind, result = await fake.next_frame()
+    assert result == {"status": "failed", "error": "the service was shut down while starting: silent"}
+
+
+async def test_runner_shutdown_kills_every_service(fake: FakeRunner) -> None:
+    # One service ignores SIGTERM and leaves a grandchild in its process group.
+    stubborn = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        "import http.server as h; h.test(HandlerClass=h.SimpleHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')"
+    )
+    fake.write_def("stubborn", {"command": [PY, "-c", stubborn, "{ports[0]}"]})
+    fake.write_def("web", http_server_def())
+    mgr = await make_manager(fake)
+    for name in ("stubborn", "web"):
+        await mgr.op_start_service(payload(name, free_port()))
+        assert (await fake.next_frame())[1] == {"status": "started"}
+    pgids = [p.pid for p in mgr.running.values()]
+    t0 = time.monotonic()
+    await mgr.shutdown()
+    assert time.monotonic() - t0 < 2.4
+    for pgid in pgids:
+        assert await group_gone(pgid)
+    fake.manager = None
+
+
+async def test_model_service_health(fake: FakeRunner, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "health").write_text("ok")
+    port = free_port()
+    mgr = await make_manager(fake)
+    config = {
+        "name": "mymodel", "model_path": str(model_dir),
+        "service": {
+            "start_command": f"exec {PY} -m http.server {port} --bind 127.0.0.1",
+            "port": port,
+            "health_check": {"enable": True, "interval": 0.2, "path": "/health", "max_retries": 2,
+                             "max_wait_time": 1.0, "expected_status_code": 200},
+        },
+        "metadata": {},
+    }
+    await mgr.op_start_model_service(json.dumps(config))
+    assert await fake.next_frame() == ("model-service-result", {"status": "started"})
+    assert await fake.next_frame() == ("model-service-status", {"model_name": "mymodel", "is_healthy": True})
+    await mgr.op_get_apps("")
+    assert (await fake.next_frame())[1]["data"] == [{"name": f"mymodel-{port}"}]
+    # The model dies: after max_retries failed probes it is reported unhealthy, once.
+    os.killpg(mgr.running[f"mymodel-{port}"].pid, signal.SIGKILL)
+    assert await fake.next_frame(5) == ("model-service-status", {"model_name": "mymodel", "is_healthy": False})
+    with pytest.raises(asyncio.TimeoutError):
+        await fake.next_frame(0.8)
+
+
+async def test_model_service_without_health_check_and_failures(fake: FakeRunner, tmp_path: Path) -> None:
+    mgr = await make_manager(fake)
+    port = free_port()
+    config = {"name": "m2", "model_path": str(tmp_path), "service": {
+        "start_command": [PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"], "port": port}}
+    await mgr.op_start_model_service(json.dumps(config))
+    assert await fake.next_frame() == ("model-service-result", {"status": "started"})
+    assert await fake.next_frame() == ("model-service-status", {"model_name": "m2", "is_healthy": True})
+    await mgr.op_start_model_service(json.dumps({"name": "m3", "model_path": str(tmp_path)}))
+    kind, result = await fake.next_frame()
+    assert kind == "model-service-result" and result["status"] == "failed"
+    config = {"name": "m4", "model_path": str(tmp_path / "nope"), "service": {"start_command": "true", "port": free_port()}}
+    await mgr.op_start_model_service(json.dumps(config))
+    assert await fake.next_frame() == ("model-service-result", {"status": "failed", "error": "service failed to start"})
+
+
+async def test_legacy_python_service(fake: FakeRunner) -> None:
+    """`spectravis` is the built-in that needs nothing installed: http.server on 8000 in ~/spectravis."""
+    mgr = await make_manager(fake)
+    await mgr.op_start_service(payload("sftp", free_port()))
+    kind, result = await fake.next_frame()
+    assert result["status"] == "failed" and "sftpserver" in result["error"]  # not installed here
+    await mgr.op_start_service(payload("ipython", free_port(), protocol="pty"))
+    assert (await fake.next_frame())[1] == {"status": "failed", "error": "not implemented yet"}
