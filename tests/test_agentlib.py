@@ -197,6 +197,9 @@ async def test_status_and_ping(agent: AgentClient, peer: ScriptedPeer) -> None:
     status = await agent.status()
     assert status == {"started_at": pytest.approx(peer.started_at)}
     assert (await agent.ping())["started_at"] == pytest.approx(peer.started_at)
+    ports = [{"name": "jupyter", "protocol": "preopen", "container_ports": [8080]}]
+    assert await agent.wait_ready(ports) == {"status": "done", "data": [{"name": "jupyter"}]}
+    assert ports[0]["protocol"] == "preopen"
 
 
 @pytest.mark.asyncio
@@ -361,6 +364,7 @@ async def test_against_the_real_runner(tmp_path: Path) -> None:
         )
     try:
         async with AgentClient(pin, pout, call_timeout=60) as agent:
+            assert (await agent.wait_ready())["status"] == "done"
             assert isinstance((await agent.status())["started_at"], float)
             results = await agent.execute_until_done(None, "query", "print('hi'); 6*7")
             assert results[-1]["status"] == "finished" and results[-1]["exitCode"] == 0

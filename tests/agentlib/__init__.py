@@ -279,6 +279,49 @@ class AgentClient:
                 await asyncio.sleep(gap)
         raise TimeoutError(f"run {run_id} not done after {max_calls} calls: {results!r}")
 
+    async def wait_ready(
+        self,
+        service_ports: list[dict[str, Any]] | None = None,
+        *,
+        attempts: int = 10,
+        polling_timeout: float = 60.0,
+        init_timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """The agent's readiness check at kernel creation (PROTOCOL §6.9; agent.py create_kernel,
+        re-stated here because agent.py cannot be loaded): every 0.3 s, `status` then `get-apps`
+        under `init_timeout`, retried on ZMQ errors or a `failed` apps reply, at most `attempts`
+        times within `polling_timeout` s. Live apps are merged into `service_ports` like the agent
+        does (keeping each port's `protocol`). Returns the apps reply; TimeoutError is not retried."""
+        import zmq  # local: only this helper needs it
+
+        started = time.monotonic()
+        last: Any = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(0.3)
+            if time.monotonic() - started > polling_timeout:
+                break
+            try:
+                async with asyncio.timeout(init_timeout):
+                    await self.runner.feed_and_get_status()
+                    apps = await self.runner.feed_service_apps()
+            except zmq.ZMQError as e:
+                last = e
+                continue
+            if apps["status"] == "failed":
+                last = apps
+                continue
+            for live in apps["data"]:
+                for port in service_ports or []:
+                    if live["name"] == port["name"]:
+                        protocol = port.get("protocol")
+                        port.update(live)
+                        if protocol is not None:
+                            port["protocol"] = protocol
+                        break
+            return _jsonish(apps)
+        raise RuntimeError(f"runner not ready after {attempts} attempts: {last!r}")
+
     # --- the other agent calls (DockerKernel's wrappers) -----------------------------------
     async def complete(
         self, code: str, opts: Mapping[str, Any] | None = None, *, timeout: float | None = None
