@@ -46,6 +46,10 @@ _runner_class: type | None = None
 Frame = tuple[str, bytes, float]  # (type, payload, time.monotonic())
 
 
+def _frame(parts: Sequence[bytes]) -> Frame:
+    return (bytes(parts[0]).decode("ascii", "replace"), bytes(parts[1]), time.monotonic())
+
+
 def runner_class() -> type:
     """Our `AbstractCodeRunner` subclass, written the way the agent's DockerCodeRunner is.
 
@@ -57,7 +61,9 @@ def runner_class() -> type:
         mod = load_agent_kernel()
 
         class RecordingSocketPair(mod.SocketPair):  # type: ignore[name-defined,misc]
-            def __init__(self, input_sock: Any, output_sock: Any, sent: list[Frame], received: list[Frame]) -> None:
+            def __init__(
+                self, input_sock: Any, output_sock: Any, sent: list[Frame], received: list[Frame]
+            ) -> None:
                 super().__init__(input_sock, output_sock)
                 self.sent = sent
                 self.received = received
@@ -65,12 +71,12 @@ def runner_class() -> type:
             async def send_multipart(self, msg_parts: Sequence[bytes]) -> None:
                 await super().send_multipart(msg_parts)
                 if len(msg_parts) == 2:
-                    self.sent.append((bytes(msg_parts[0]).decode("ascii", "replace"), bytes(msg_parts[1]), time.monotonic()))
+                    self.sent.append(_frame(msg_parts))
 
             async def recv_multipart(self) -> list[bytes]:
                 data = await super().recv_multipart()
                 if len(data) == 2:
-                    self.received.append((bytes(data[0]).decode("ascii", "replace"), bytes(data[1]), time.monotonic()))
+                    self.received.append(_frame(data))
                 return data
 
         class KrunnerCodeRunner(mod.AbstractCodeRunner):  # type: ignore[name-defined,misc]
