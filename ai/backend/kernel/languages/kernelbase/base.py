@@ -90,7 +90,7 @@ class LanguageKernel(Kernel):
         except Exception:  # a completion must never break the kernel
             log.exception("completion failed")
             candidates = set()
-        return complete_reply((c for c in candidates if c.startswith(token) and c != token),
+        return complete_reply((c for c in candidates if c.startswith(token)),
                               start, cursor_pos)
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:

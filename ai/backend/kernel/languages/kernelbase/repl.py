@@ -1,0 +1,334 @@
+"""`ReplKernel`: drive a long-running interpreter through a pty (bash_kernel's approach).
+
+One line is sent per cell (usually "load this temp file" in the language's own terms), output is
+streamed line by line until the interpreter shows its prompt again. stderr goes to a separate pipe
+(a FIFO the child opens as fd 2), so it stays a separate stream and tells errors apart. A program
+blocked reading the pty gets an input_request; an interrupt is forwarded as ^C; an interpreter that
+dies is restarted and the cell reported as an error.
+"""
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pexpect
+
+from .base import LanguageKernel
+from .common import blocked_on_stdin
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.05
+PARTIAL_FLUSH_AFTER = 0.1  # seconds a partial line waits (it may be the start of the prompt)
+INTERRUPT_TIMEOUT = 5.0
+
+
+class ReplDied(Exception):
+    """The interpreter exited (EOF on the pty)."""
+
+
+class ReplKernel(LanguageKernel):
+    """Subclasses give `spawn_argv`, `prompt_re` and `cell_command`, and may filter lines."""
+
+    prompt_re: ClassVar[re.Pattern[str]] = re.compile(r"> $")
+    install_hint: ClassVar[str] = ""
+    stderr_pipe: ClassVar[bool] = True
+    startup_timeout: ClassVar[float] = 30.0
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.token = "KRB" + secrets.token_hex(6).upper()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"krb-{self.language_info['name']}-"))
+        self.child: pexpect.spawn | None = None
+        self.err_fd: int | None = None
+        self.cell_no = 0
+        self.start_error: str | None = None
+        try:
+            self.start_repl()
+        except Exception as exc:  # report on execute instead of dying: the front-end can show it
+            log.exception("could not start the interpreter")
+            self.start_error = f"{type(exc).__name__}: {exc}"
+
+    # -- to override ------------------------------------------------------------------------
+    def spawn_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def repl_env(self) -> dict[str, str]:
+        return dict(os.environ, TERM="dumb", PAGER="cat")
+
+    def after_start(self) -> None:
+        """Commands run once the first prompt is there (prompt changes, preludes)."""
+
+    def cell_command(self, code: str) -> str:
+        """The single line that runs `code` (usually: load the temp file `self.cell_file(code)`)."""
+        raise NotImplementedError
+
+    def on_line(self, line: str) -> str | None:
+        """Filter one stdout line of a cell (with its newline); None swallows it."""
+        return line
+
+    def finish_cell(self, stderr_text: str) -> dict[str, Any]:
+        """The execute_reply once the prompt is back; default: ok."""
+        return self.ok()
+
+    def interrupt_repl(self) -> None:
+        """Stop a running cell; default: ^C through the pty (SIGINT to its foreground group)."""
+        assert self.child
+        self.child.sendintr()
+
+    def after_interrupt(self, tail: str) -> None:
+        """Bring the interpreter back to its top level if ^C left it elsewhere."""
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def missing_toolchain(self) -> str | None:
+        exe = self.spawn_argv()[0]
+        return None if shutil.which(exe, path=self.repl_env().get("PATH")) else exe
+
+    def start_repl(self) -> None:
+        missing = self.missing_toolchain()
+        if missing:
+            self.start_error = f"{missing} is not installed. {self.install_hint}".strip()
+            return
+        fifo = None
+        if self.stderr_pipe:
+            fifo = self.tmpdir / "stderr.fifo"
+            if fifo.exists():
+                fifo.unlink()
+            os.mkfifo(fifo, 0o600)
+            if self.err_fd is not None:
+                os.close(self.err_fd)
+            # our end first, non-blocking, so the child's open for writing never waits
+            self.err_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+        def preexec() -> None:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            if fifo is not None:
+                fd = os.open(fifo, os.O_WRONLY)
+                os.dup2(fd, 2)
+                os.close(fd)
+
+        argv = self.spawn_argv()
+        self.child = pexpect.spawn(argv[0], argv[1:], echo=False, encoding="utf-8",
+                                   codec_errors="replace", env=self.repl_env(), cwd=os.getcwd(),
+                                   preexec_fn=preexec, dimensions=(50, 200))
+        self.child.delaybeforesend = None
+        self.wait_prompt(emit=False, timeout=self.startup_timeout)
+        self.after_start()
+
+    def restart_repl(self) -> None:
+        self.kill_repl()
+        self.start_repl()
+
+    def kill_repl(self) -> None:
+        if self.child is not None:
+            try:
+                os.killpg(self.child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.child.close(force=True)
+            self.child = None
+
+    def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        self.kill_repl()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        return {"status": "ok", "restart": restart}
+
+    # -- running ------------------------------------------------------------------------------
+    def cell_file(self, code: str, suffix: str) -> Path:
+        self.cell_no += 1
+        path = self.tmpdir / f"cell{self.cell_no}{suffix}"
+        path.write_text(code if code.endswith("\n") else code + "\n")
+        old = self.tmpdir / f"cell{self.cell_no - 2}{suffix}"
+        old.unlink(missing_ok=True)
+        return path
+
+    def run_cell(self, code: str) -> dict[str, Any]:
+        if self.start_error:
+            return self.fail("InterpreterNotAvailable", self.start_error)
+        if self.child is None or not self.child.isalive():
+            self.restart_repl()
+        try:
+            self.child.sendline(self.cell_command(code))  # type: ignore[union-attr]
+            stderr_text = self.wait_prompt(emit=True, timeout=None)
+        except KeyboardInterrupt:
+            self.recover_from_interrupt()
+            return self.interrupted()
+        except ReplDied:
+            self.restart_repl()
+            return self.fail("InterpreterDied", "the interpreter exited; it was restarted (state is lost)")
+        return self.finish_cell(stderr_text)
+
+    def recover_from_interrupt(self) -> None:
+        try:
+            self.interrupt_repl()
+            deadline = time.monotonic() + INTERRUPT_TIMEOUT
+            while True:
+                try:
+                    self.wait_prompt(emit=True, timeout=max(0.1, deadline - time.monotonic()),
+                                     on_quiet=self.after_interrupt)
+                    return
+                except KeyboardInterrupt:  # a second interrupt while recovering
+                    if time.monotonic() > deadline:
+                        raise TimeoutError from None
+        except (TimeoutError, ReplDied):
+            log.warning("the interpreter did not come back after an interrupt; restarting it")
+            self.restart_repl()
+
+    def query(self, command: str, timeout: float = 5.0) -> str:
+        """Run a helper command (completion) and return its stdout without streaming it."""
+        if self.child is None or self.start_error:
+            return ""
+        lines: list[str] = []
+        self.child.sendline(command)
+        try:
+            self.wait_prompt(emit=False, timeout=timeout, collect=lines)
+        except (TimeoutError, ReplDied):
+            self.restart_repl()
+            return ""
+        return "".join(lines)
+
+    def wait_prompt(self, *, emit: bool, timeout: float | None,
+                    collect: list[str] | None = None, on_quiet: Any = None) -> str:
+        """Stream output until the prompt; return what came on stderr meanwhile."""
+        assert self.child is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        partial = ""
+        last_data = time.monotonic()
+        stderr_parts: list[str] = []
+        err_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        fds = [self.child.child_fd] + ([self.err_fd] if self.err_fd is not None else [])
+
+        def out(text: str) -> None:
+            if collect is not None:
+                collect.append(text)
+            elif emit:
+                shown = self.on_line(text)
+                if shown:
+                    self.stream("stdout", shown)
+
+        def drain_stderr() -> None:
+            if self.err_fd is None:
+                return
+            while True:
+                try:
+                    data = os.read(self.err_fd, 65536)
+                except BlockingIOError:
+                    return
+                if not data:
+                    return
+                text = err_decoder.decode(data)
+                stderr_parts.append(text)
+                if emit and collect is None:
+                    self.stream("stderr", text)
+
+        while True:
+            ready, _, _ = select.select(fds, [], [], POLL_INTERVAL)
+            if self.err_fd in ready:
+                drain_stderr()
+            if self.child.child_fd in ready:
+                try:
+                    chunk = self.child.read_nonblocking(65536, 0)
+                except pexpect.TIMEOUT:
+                    chunk = ""
+                except pexpect.EOF:
+                    drain_stderr()
+                    if partial:
+                        out(partial)
+                    raise ReplDied from None
+                last_data = time.monotonic()
+                partial += chunk.replace("\r\n", "\n")
+                *lines, partial = partial.split("\n")
+                for line in lines:
+                    out(line + "\n")
+                m = self.prompt_re.search(partial)
+                if m:
+                    if m.start():
+                        out(partial[: m.start()])
+                    drain_stderr()
+                    self.prompt_match = m
+                    return "".join(stderr_parts)
+                continue
+            if ready:
+                continue
+            # quiet: show a pending partial line, answer a read on stdin, check the deadline
+            now = time.monotonic()
+            if partial and now - last_data > PARTIAL_FLUSH_AFTER and not self.could_be_prompt(partial):
+                out(partial)
+                partial = ""
+            if on_quiet is not None and now - last_data > PARTIAL_FLUSH_AFTER:
+                on_quiet(partial)
+                on_quiet = None
+            if emit and collect is None and blocked_on_stdin(self.child.pid):
+                if partial:
+                    out(partial)
+                    partial = ""
+                self.feed_stdin()
+                last_data = time.monotonic()
+            if deadline is not None and now > deadline:
+                raise TimeoutError("no prompt from the interpreter")
+
+    def could_be_prompt(self, partial: str) -> bool:
+        """True when `partial` may still grow into the prompt (held back a little longer)."""
+        return False
+
+    def feed_stdin(self) -> None:
+        from ipykernel.kernelbase import StdinNotImplementedError  # type: ignore[attr-defined]
+
+        assert self.child
+        try:
+            line = self.raw_input("")
+        except (StdinNotImplementedError, EOFError):
+            self.child.sendeof()
+            return
+        self.child.sendline(line)
+
+
+class MarkerReplKernel(ReplKernel):
+    """A REPL whose prelude/driver prints `<token>> ` as prompt and reports on marker lines.
+
+    Marker line: `<token>:<kind>:<name>:<text>` with newlines in text sent as \\x01; kinds are
+    `result` (an execute_result) and `error` (name = ename, text = message + traceback).
+    """
+
+    @property
+    def prompt_re(self) -> re.Pattern[str]:  # type: ignore[override]
+        return re.compile(re.escape(self.token) + r"[>+] $")
+
+    def run_cell(self, code: str) -> dict[str, Any]:
+        self.cell_error: tuple[str, str] | None = None
+        return super().run_cell(code)
+
+    def on_line(self, line: str) -> str | None:
+        idx = line.find(self.token + ":")
+        if idx < 0:
+            return line
+        if idx:
+            self.stream("stdout", line[:idx])
+        try:
+            kind, name, value = line[idx + len(self.token) + 1:].rstrip("\n").split(":", 2)
+        except ValueError:
+            return None
+        value = value.replace("\x01", "\n")
+        if kind == "result":
+            self.result(value)
+        elif kind == "error":
+            self.cell_error = (name, value)
+        return None
+
+    def finish_cell(self, stderr_text: str) -> dict[str, Any]:
+        if self.cell_error:
+            name, value = self.cell_error
+            lines = value.rstrip("\n").splitlines() or [name]
+            return self.fail(name, lines[0], lines)
+        return self.ok()
