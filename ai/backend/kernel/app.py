@@ -51,7 +51,7 @@ class RunnerApp(Application):
     debug = Bool(False, config=True, help="log at DEBUG level")
     kernel_name = Unicode("", config=True, help="kernelspec for query mode (default: the language's own, by exact name)")
     kernel_start_timeout = Float(60.0, config=True, help="seconds to wait for the main kernel to answer")
-    complete_timeout = Float(2.0, config=True, help="seconds to wait for completions before answering []")
+    complete_timeout = Float(5.0, config=True, help="seconds to wait for completions before answering []")
     shutdown_timeout = Float(4.0, config=True, help="upper bound in seconds for the whole shutdown")
     send_timeout = Float(0.5, config=True, help="seconds a final frame may wait for the agent at shutdown")
     user_input_socket = Unicode(config=True, help="Unix socket for batch-mode user input [KRUNNER_USER_INPUT_SOCKET]")

@@ -91,6 +91,7 @@ class Runner:
         self._complete_lock = asyncio.Lock()
         self._bridge: asyncio.Future[QueryBridge | None] | None = None
         self._kernel_error = ""
+        self._interrupted_early = False
         self._background: set[asyncio.Task[Any]] = set()
         self._ctx: zmq.asyncio.Context | None = None
         self._insock: zmq.asyncio.Socket | None = None
@@ -284,7 +285,9 @@ class Runner:
             suggestions: list[str] = []
             try:
                 payload = protocol.parse_json_object(text, "complete")
-                bridge = self._bridge.result() if self._bridge is not None and self._bridge.done() else None
+                bridge = None
+                if self._bridge is not None:
+                    bridge = await asyncio.wait_for(asyncio.shield(self._bridge), self.app.complete_timeout)
                 if bridge is not None:
                     suggestions = await bridge.complete(payload)
             except protocol.ProtocolError as e:
@@ -301,6 +304,8 @@ class Runner:
         bridge = self._bridge.result() if self._bridge is not None and self._bridge.done() else None
         if bridge is not None:
             await bridge.interrupt()
+        elif self._running_op == "code":
+            self._interrupted_early = True  # the query still waits for the kernel: cancel it
 
     def _log_event(self, text: str) -> None:
         try:
@@ -338,7 +343,12 @@ class Runner:
 
     async def _run_query(self, code: str) -> None:
         assert self._bridge is not None
+        self._interrupted_early = False
         bridge = await self._bridge
+        if self._interrupted_early:
+            await self.send("stderr", "KeyboardInterrupt: interrupted before the kernel was ready\n")
+            await self.send("finished", {"exitCode": 1})
+            return
         if bridge is None:
             await self.send("stderr", f"query mode is not available: {self._kernel_error}\n")
             await self.send("finished", {"exitCode": 127})

@@ -1,0 +1,102 @@
+"""Start and stop real runner processes for tests (`python -m ai.backend.kernel ...`)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import msgpack
+import zmq
+import zmq.asyncio
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunnerProcess:
+    """One runner subprocess with its own ports and dirs; `stop()` checks it exits in time."""
+
+    def __init__(self, lang: str = "python", dirs: dict[str, Path] | None = None, *,
+                 extra_args: list[str] | None = None, runtime_path: str | None = None,
+                 env: dict[str, str] | None = None, port_flags: bool = True) -> None:
+        self.lang = lang
+        self.dirs = dirs or {}
+        self.extra_args = extra_args or []
+        self.runtime_path = runtime_path
+        self.env = env
+        self.port_flags = port_flags
+        self.replin_port = free_port()
+        self.replout_port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log_path = self.dirs["work"].parent / f"runner-{self.replin_port}.log"
+
+    @property
+    def argv(self) -> list[str]:
+        argv = [
+            sys.executable, "-m", "ai.backend.kernel", "--debug",
+            *(["--replin-port", str(self.replin_port), "--replout-port", str(self.replout_port)] if self.port_flags else []),
+            "--bind-ip", "127.0.0.1",
+            "--work-dir", str(self.dirs["work"]), "--config-dir", str(self.dirs["config"]),
+            "--runtime-dir", str(self.dirs["runtime"]),
+            "--user-input-socket", str(self.dirs["runtime"] / "user-input.sock"),
+            "--service-defs-dir", str(self.dirs["config"] / "service-defs"),
+            *self.extra_args, self.lang,
+        ]
+        if self.runtime_path:
+            argv.append(self.runtime_path)
+        return argv
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env.update(self.env or {})
+        self.log_file = open(self.log_path, "wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, cwd=str(REPO), env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=self.log_file, stderr=asyncio.subprocess.STDOUT,
+        )
+        await self.wait_status(timeout=20)
+
+    async def wait_status(self, timeout: float) -> dict:
+        """Send `status` on raw sockets until the runner answers (its readiness)."""
+        ctx = zmq.asyncio.Context()
+        push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
+        push.linger = pull.linger = 0
+        push.connect(f"tcp://127.0.0.1:{self.replin_port}")
+        pull.connect(f"tcp://127.0.0.1:{self.replout_port}")
+        try:
+            await push.send_multipart([b"status", b""])
+            async with asyncio.timeout(timeout):
+                while True:
+                    op, payload = await pull.recv_multipart()
+                    if op == b"status":
+                        return msgpack.unpackb(payload)
+        finally:
+            push.close()
+            pull.close()
+            ctx.term()
+
+    def log(self) -> str:
+        self.log_file.flush()
+        return self.log_path.read_text(errors="replace")
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+                raise AssertionError(f"runner did not exit within {timeout} s after {sig}:\n{self.log()}")
+        self.log_file.close()
+        return self.proc.returncode
