@@ -379,3 +379,150 @@ async def test_legacy_python_service(fake: FakeRunner) -> None:
     assert result["status"] == "failed" and "sftpserver" in result["error"]  # not installed here
     await mgr.op_start_service(payload("ipython", free_port(), protocol="pty"))
     assert (await fake.next_frame())[1] == {"status": "failed", "error": "not implemented yet"}
+
+
+# ---------------------------------------------------------------- intrinsic: web terminal, sshd
+async def _read_terminal_until(ws: Any, decode: Any, pattern: str, timeout: float = 10.0) -> str:
+    import re
+
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, seen, re.M):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {pattern!r} in terminal output: {seen!r}"
+        msg = await asyncio.wait_for(ws.read_message(), remaining)
+        assert msg is not None, f"websocket closed; output so far: {seen!r}"
+        seen += decode(msg)
+    return seen
+
+
+async def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        assert time.monotonic() < deadline, f"port {port} never opened"
+        await asyncio.sleep(0.05)
+
+
+async def test_web_terminal_fallback(tmp_path: Path) -> None:
+    from tornado.websocket import websocket_connect
+
+    from ai.backend.kernel.services.intrinsic import find_binary
+
+    if find_binary("ttyd"):
+        pytest.skip("a ttyd binary is installed: the terminado fallback is not used")
+    runner = FakeRunner(tmp_path, intrinsic_services=["ttyd"])
+    port = free_port()
+    runner.intrinsic_ports = {"ttyd": port}
+    mgr = await make_manager(runner)
+    try:
+        await wait_port(port)
+        # terminado's dialect
+        ws = await websocket_connect(f"ws://127.0.0.1:{port}/websocket")
+        ws.write_message(json.dumps(["set_size", 24, 80]))
+        ws.write_message(json.dumps(["stdin", "echo hi\r"]))
+        out = await _read_terminal_until(
+            ws, lambda m: "".join(p[1] for p in [json.loads(m)] if p[0] == "stdout"), r"(?:^|[\r\n])hi\r?\n")
+        assert "hi" in out
+        ws.close()
+        # ttyd's dialect, as ttyd's own clients speak it
+        ws = await websocket_connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["tty"])
+        assert ws.selected_subprotocol == "tty"
+        ws.write_message(json.dumps({"AuthToken": "", "columns": 80, "rows": 24}).encode(), binary=True)
+        ws.write_message(b"0echo $((40+2))\r", binary=True)
+        await _read_terminal_until(ws, lambda m: m[1:].decode() if m[:1] == b"0" else "", r"(?:^|[\r\n])42\r?\n")
+        ws.close()
+        # Start again -> running; shutdown -> port closed.
+        await mgr.op_start_service(payload("ttyd", port))
+        assert await runner.next_frame() == ("service-result", {"status": "running"})
+        await mgr.op_shutdown_service('"ttyd"')
+        assert not port_open(port)
+    finally:
+        await mgr.shutdown()
+
+
+@pytest.fixture
+def ssh_user(tmp_path: Path):
+    """A throwaway login user whose home is a work dir (dropbear finds keys via the passwd entry)."""
+    import shutil
+    import subprocess
+    import tempfile
+    import uuid
+
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd to create a login user")
+    parent = Path(tempfile.mkdtemp(prefix="krsvc-"))
+    parent.chmod(0o755)
+    home = parent / "work"
+    home.mkdir(mode=0o755)
+    name = "krsvc" + uuid.uuid4().hex[:8]
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True)
+    try:
+        yield name, home
+    finally:
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+async def ssh_run(user: str, home: Path, port: int, key_copy: Path, command: str) -> str:
+    import shutil
+    import subprocess
+
+    subprocess.run(["chown", "-R", f"{user}:", str(home)], check=True)
+    shutil.copy(home / "id_container", key_copy)
+    key_copy.chmod(0o600)
+    proc = await asyncio.create_subprocess_exec(
+        "ssh", "-F", "/dev/null", "-i", str(key_copy), "-p", str(port), "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+        f"{user}@127.0.0.1", command,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_sshd_login_and_idempotent_setup(tmp_path: Path, ssh_user: tuple[str, Path]) -> None:
+    import shutil
+
+    from ai.backend.kernel.services.intrinsic import Dropbear
+
+    if Dropbear.find() is None or not shutil.which("ssh"):
+        pytest.skip("dropbear and an ssh client are needed")
+    user, home = ssh_user
+    runner = FakeRunner(tmp_path, intrinsic_services=["sshd"])
+    runner.work_dir = home
+    runner.child_env["HOME"] = str(home)
+    cluster = runner.config_dir / "ssh"
+    cluster.mkdir()
+    (cluster / "id_cluster").write_text("not a real key\n")
+    (cluster / "id_cluster.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIClusterKeyForTests cluster\n")
+    runner.child_env["BACKENDAI_CLUSTER_REPLICAS"] = "main:1,sub:2"
+    port = free_port()
+    runner.intrinsic_ports = {"sshd": port}
+    t0 = time.monotonic()
+    mgr = await make_manager(runner)
+    assert time.monotonic() - t0 < 0.5  # key generation happens in the background
+    try:
+        await wait_port(port)
+        assert (await ssh_run(user, home, port, tmp_path / "key", "echo hello-$((6*7)); pwd")).split() == [
+            "hello-42", str(home)]
+        await mgr.op_start_service(json.dumps({"name": "sshd", "port": port, "ports": [port], "protocol": "tcp"}))
+        assert await runner.next_frame() == ("service-result", {"status": "running"})
+    finally:
+        await mgr.shutdown()
+    assert not port_open(port)
+    # A restarted runner keeps the user key and adds no duplicate Host blocks or keys.
+    key_before = (home / ".ssh" / "authorized_keys").read_text()
+    runner2 = FakeRunner(tmp_path, intrinsic_services=["sshd"])
+    runner2.work_dir, runner2.child_env, runner2.intrinsic_ports = home, runner.child_env, {"sshd": port}
+    mgr2 = await make_manager(runner2)
+    try:
+        await wait_port(port)
+        assert "hello" in await ssh_run(user, home, port, tmp_path / "key2", "echo hello")
+    finally:
+        await mgr2.shutdown()
+    config = (home / ".ssh" / "config").read_text()
+    assert config.count("Host main*") == 1 and config.count("Host sub*") == 1
+    assert "IdentityFile " + str(cluster / "id_cluster") in config
+    keys = (home / ".ssh" / "authorized_keys").read_text()
+    assert keys == key_before and keys.count("ClusterKeyForTests") == 1
