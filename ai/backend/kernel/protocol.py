@@ -17,6 +17,8 @@ QUEUED_OPS = frozenset({"clean", "build", "exec", "code"})
 INLINE_OPS = frozenset({"input", "complete", "interrupt", "status", "get-apps"})
 BACKGROUND_OPS = frozenset({"event", "start-service", "shutdown-service", "start-model-service"})
 KNOWN_OPS = QUEUED_OPS | INLINE_OPS | BACKGROUND_OPS
+# Ops whose sender waits for a reply frame.
+ANSWERED_OPS = QUEUED_OPS | {"complete", "status", "get-apps", "start-service", "start-model-service"}
 
 # Finish frame of each batch step (§4).
 FINISH_FRAME = {"clean": "clean-finished", "build": "build-finished", "exec": "finished", "code": "finished"}
@@ -32,6 +34,7 @@ class ProtocolError(ValueError):
 class Request:
     op: str
     text: str
+    error: str = ""  # set when the payload could not be decoded; the op is answered with it
 
 
 def decode_request(frames: list[bytes]) -> Request:
@@ -48,7 +51,10 @@ def decode_request(frames: list[bytes]) -> Request:
     try:
         text = raw_payload.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ProtocolError(f"{op}: payload is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        reason = f"{op}: payload is not valid UTF-8 ({e.reason} at byte {e.start})"
+        if op in ANSWERED_OPS:  # the agent waits for an answer: give it one rather than hang it
+            return Request(op, "", error=reason)
+        raise ProtocolError(reason) from None
     return Request(op, text)
 
 

@@ -257,6 +257,11 @@ class Runner:
 
     async def _dispatch(self, request: protocol.Request) -> None:
         op, text = request.op, request.text
+        if request.error:
+            log.warning("bad request: %s", request.error)
+            if op not in protocol.QUEUED_OPS and op != "status":
+                await self._answer_bad_request(request)
+                return
         if op in protocol.QUEUED_OPS:
             self._queue.append(request)
             self._queue_changed.set()
@@ -278,6 +283,17 @@ class Runner:
             self.spawn(self.services.op_shutdown_service(text), "shutdown-service")
         elif op == "start-model-service":
             self.spawn(self.services.op_start_model_service(text), "start-model-service")
+
+    async def _answer_bad_request(self, request: protocol.Request) -> None:
+        """The reply a waiting agent expects, saying what was wrong with its request."""
+        if request.op == "complete":
+            await self.send("completion", {"suggestions": []})
+        elif request.op == "get-apps":
+            await self.send("apps-result", {"status": "failed", "data": [], "error": request.error})
+        elif request.op == "start-service":
+            await self.send("service-result", {"status": "failed", "error": request.error})
+        elif request.op == "start-model-service":
+            await self.send("model-service-result", {"status": "failed", "error": request.error})
 
     async def _complete(self, text: str) -> None:
         """Always answer, in request order: real matches, or [] on bad input, failure or timeout."""
@@ -324,7 +340,10 @@ class Runner:
             request = self._queue.popleft()
             self._running_op = request.op
             try:
-                if request.op == "code":
+                if request.error:
+                    await self.send("stderr", f"krunner: {request.error}\n")
+                    await self.send(protocol.FINISH_FRAME[request.op], {"exitCode": 127})
+                elif request.op == "code":
                     await self._run_query(request.text)
                 elif request.op == "bootstrap":
                     code = await self.batch.run_script(["/bin/sh", request.text])
