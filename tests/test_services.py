@@ -182,6 +182,12 @@ def test_malformed_definitions_are_skipped(tmp_path: Path) -> None:
     assert good["good"].app_info() == {"name": "good", "url_template": "http://{host}:{port}/"}
 
 
+def test_example_definitions_load() -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples" / "service-defs"
+    good, errors = load_directory(examples)
+    assert not errors and {"web", "notebook-lab", "shell-status", "manual"} <= set(good)
+
+
 async def test_prestart_actions(tmp_path: Path) -> None:
     defn = parse_definition("svc", {"command": ["x"], "prestart": [
         {"action": "mkdir", "args": {"path": "sub/{ports[0]}"}},
