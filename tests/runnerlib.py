@@ -26,13 +26,15 @@ class RunnerProcess:
 
     def __init__(self, lang: str = "python", dirs: dict[str, Path] | None = None, *,
                  extra_args: list[str] | None = None, runtime_path: str | None = None,
-                 env: dict[str, str] | None = None, port_flags: bool = True) -> None:
+                 env: dict[str, str] | None = None, port_flags: bool = True,
+                 debug: bool = True) -> None:
         self.lang = lang
         self.dirs = dirs or {}
         self.extra_args = extra_args or []
         self.runtime_path = runtime_path
         self.env = env
         self.port_flags = port_flags
+        self.debug = debug
         self.replin_port = free_port()
         self.replout_port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
@@ -41,7 +43,7 @@ class RunnerProcess:
     @property
     def argv(self) -> list[str]:
         argv = [
-            sys.executable, "-m", "ai.backend.kernel", "--debug",
+            sys.executable, "-m", "ai.backend.kernel", *(["--debug"] if self.debug else []),
             *(["--replin-port", str(self.replin_port), "--replout-port", str(self.replout_port)] if self.port_flags else []),
             "--bind-ip", "127.0.0.1",
             "--work-dir", str(self.dirs["work"]), "--config-dir", str(self.dirs["config"]),
