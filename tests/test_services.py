@@ -532,3 +532,19 @@ async def test_sshd_login_and_idempotent_setup(tmp_path: Path, ssh_user: tuple[s
     assert "IdentityFile " + str(cluster / "id_cluster") in config
     keys = (home / ".ssh" / "authorized_keys").read_text()
     assert keys == key_before and keys.count("ClusterKeyForTests") == 1
+
+
+def test_jupyter_builtin_uses_our_gateway(tmp_path: Path) -> None:
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from ai.backend.kernel.services.legacy import python_service
+
+    start = python_service("jupyterlab", 8090, PY, tmp_path, gateway_url="http://127.0.0.1:9999",
+                           gateway_token="tok", config_dir=str(tmp_path))
+    assert start is not None and start.argv[:3] == [PY, "-m", "jupyterlab"]
+    config_file = Path(start.argv[start.argv.index("--config") + 1])
+    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    assert config.ServerApp.port == 8090 and config.ServerApp.root_dir == str(tmp_path)
+    assert config.GatewayClient.url == "http://127.0.0.1:9999" and config.GatewayClient.auth_token == "tok"
+    assert python_service("jupyter", 8090, PY, tmp_path, config_dir=str(tmp_path)).argv[2] == "notebook"
+    assert python_service("nope", 1, PY, tmp_path) is None

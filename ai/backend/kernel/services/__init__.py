@@ -241,7 +241,8 @@ class ServiceManager:
                 launch = await self._resolve(name, port, ports, options, workdir)
             except ServiceError as e:
                 log.warning("service %s: %r", name, e)
-                return _failed(repr(e))
+                # Rejections keep the original's repr() form; our own plain errors read as sentences.
+                return _failed(str(e) if type(e) is ServiceError else repr(e))
             if launch is None:
                 return _failed(f"unsupported service: {name}")
             if launch.noop:
@@ -294,6 +295,8 @@ class ServiceManager:
         if name == "ttyd":
             ttyd = find_binary("ttyd", self.env_path)
             if ttyd is None:
+                if not terminado_available():
+                    raise ServiceError("the executable file is not found: ttyd (and terminado is not installed)")
                 return _Launch(web_terminal=True)
             tmux = find_binary("tmux", self.env_path)
             return _Launch(ttyd_argv(ttyd, port, self.bind_ip, tmux))
