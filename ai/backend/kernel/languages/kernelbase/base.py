@@ -33,6 +33,13 @@ class LanguageKernel(Kernel):
         self.cells: list[str] = []
         self.silent = False
 
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        """ipykernel's, minus the debugger and subshells: our kernels run one cell at a time."""
+        info = dict(super().kernel_info)
+        info["supported_features"] = []
+        return info
+
     # -- output -----------------------------------------------------------------------------
     def stream(self, name: str, text: str) -> None:
         if text and not self.silent:

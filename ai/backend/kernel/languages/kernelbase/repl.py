@@ -166,8 +166,11 @@ class ReplKernel(LanguageKernel):
             return self.interrupted()
         except ReplDied:
             self.restart_repl()
-            return self.fail("InterpreterDied", "the interpreter exited; it was restarted (state is lost)")
+            return self.died_reply()
         return self.finish_cell(stderr_text)
+
+    def died_reply(self) -> dict[str, Any]:
+        return self.fail("InterpreterDied", "the interpreter exited; it was restarted (state is lost)")
 
     def recover_from_interrupt(self) -> None:
         try:
@@ -326,9 +329,17 @@ class MarkerReplKernel(ReplKernel):
             self.cell_error = (name, value)
         return None
 
+    def died_reply(self) -> dict[str, Any]:
+        if self.cell_error:
+            name, value = self.cell_error
+            note = "the interpreter exited; it was restarted (state is lost)"
+            return self.fail(name, value.splitlines()[0] if value else name, [*value.splitlines(), note])
+        return super().died_reply()
+
     def finish_cell(self, stderr_text: str) -> dict[str, Any]:
         if self.cell_error:
             name, value = self.cell_error
             lines = value.rstrip("\n").splitlines() or [name]
-            return self.fail(name, lines[0], lines)
+            evalue = lines[0].removeprefix(f"{name}: ")  # like ipykernel: the message alone
+            return self.fail(name, evalue, lines)
         return self.ok()
