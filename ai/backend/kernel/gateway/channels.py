@@ -38,7 +38,9 @@ class ChannelSession:
         self.kernel_id = kernel_id
         self.session_id = session_id
         self.session = zmqutil.kernel_session(km)
-        self.sink: Sink | None = None
+        self.sink: Sink | None = None  # receives output (attached)
+        self.owner: Sink | None = None  # the newest websocket for this session_id
+        self._ready_task: asyncio.Task | None = None
         self.buffer: deque[tuple[str, list[bytes]]] = deque(maxlen=max(buffer_size, 1))
         self.dropped = 0
         self.closed = False
@@ -128,15 +130,29 @@ class ChannelSession:
 
     # -- attach / detach -----------------------------------------------------------------------
 
-    def attach(self, sink: Sink) -> int:
-        """Route output to `sink`, replaying what was buffered; returns the number replayed."""
+    def claim(self, sink: Sink) -> None:
+        """A websocket takes this session over; the previous one (if any) is closed as stale."""
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        old, self.sink = self.sink, sink
+        old, self.owner = self.owner, sink
         if old is not None and old is not sink:
             log.info("replacing stale connection %s:%s", self.kernel_id, self.session_id)
+            if self.sink is old:
+                self.sink = None
             old.replaced()
+
+    async def ready(self, timeout: float) -> None:
+        """wait_ready() once per session, however many websockets wait for it."""
+        if self._ready_task is None:
+            self._ready_task = asyncio.get_running_loop().create_task(self.wait_ready(timeout))
+        await asyncio.shield(self._ready_task)
+
+    def attach(self, sink: Sink) -> int:
+        """Route output to `sink` (if it still owns the session), replaying what was buffered."""
+        if self.owner is not sink:
+            return 0
+        self.sink = sink
         replayed = 0
         if self.dropped:
             log.warning("%d buffered messages of %s:%s were dropped (buffer full)",
@@ -154,9 +170,9 @@ class ChannelSession:
 
     def detach(self, sink: Sink, keep_for: float, on_expire) -> None:
         """The websocket went away: buffer output for `keep_for` seconds, then `on_expire(self)`."""
-        if self.sink is not sink and self.sink is not None:
+        if self.owner is not sink:
             return  # a newer websocket owns this session
-        self.sink = None
+        self.owner = self.sink = None
         log.debug("buffering output for %s:%s", self.kernel_id, self.session_id)
         if self._expiry is not None:
             self._expiry.cancel()
@@ -168,6 +184,8 @@ class ChannelSession:
         self.closed = True
         if self._expiry is not None:
             self._expiry.cancel()
+        if self._ready_task is not None:
+            self._ready_task.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

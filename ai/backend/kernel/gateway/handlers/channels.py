@@ -7,6 +7,7 @@ of being dropped silently; the connection stays open.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -56,17 +57,22 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
         self.v1 = self.selected_subprotocol == V1_SUBPROTOCOL
         session_id = self.get_argument("session_id", "") or uuid.uuid4().hex
         try:
-            cs, reused = state.channel_session(kernel_id, session_id)
+            cs, _ = state.channel_session(kernel_id, session_id)
         except web.HTTPError:
             self.close(4004, f"kernel {kernel_id} does not exist")
             return
         state.websockets.setdefault(kernel_id, set()).add(self)
         self.activity = state.watch(kernel_id)
         self.cs = cs
-        if not reused:
-            await cs.wait_ready(state.config.kernel_info_timeout)
+        cs.claim(self)
+        try:
+            await cs.ready(state.config.kernel_info_timeout)
+        except asyncio.CancelledError:
+            if not cs.closed:
+                raise
+            return
         if self.cs is not cs or self.ws_connection is None or self.ws_connection.is_closing():
-            return  # closed (and detached) while waiting
+            return  # replaced or closed while waiting
         cs.attach(self)
         log.debug("websocket open %s:%s (%s)", kernel_id, session_id, "v1" if self.v1 else "json")
 
