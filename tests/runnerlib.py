@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -56,7 +57,17 @@ class RunnerProcess:
             argv.append(self.runtime_path)
         return argv
 
+    def _isolate_intrinsic_ports(self) -> None:
+        """Intrinsic services (sshd, ttyd) get free ports too: tests never use fixed ports."""
+        path = self.dirs["config"] / "intrinsic-ports.json"
+        ports = json.loads(path.read_text()) if path.is_file() else {}
+        for name in ("sshd", "ttyd"):
+            ports.setdefault(name, free_port())
+        path.write_text(json.dumps(ports))
+        self.intrinsic_ports = ports
+
     async def start(self) -> None:
+        self._isolate_intrinsic_ports()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env.update(self.env or {})
