@@ -165,7 +165,9 @@ class GatewayState:
         for handler in list(self.websockets.pop(kernel_id, ())):
             handler.kernel_gone()
         for key in [k for k in self.channel_sessions if k[0] == kernel_id]:
-            await self.channel_sessions.pop(key).close()
+            cs = self.channel_sessions.pop(key, None)
+            if cs is not None:
+                await cs.close()
         act = self.activity.pop(kernel_id, None)
         if act is not None:
             await act.close()
