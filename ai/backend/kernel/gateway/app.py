@@ -5,6 +5,7 @@ import logging
 import socket
 
 from tornado import web
+from traitlets.config import Config, Configurable
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
@@ -73,22 +74,34 @@ class GatewayServer:
         log.info("gateway on port %d closed", self.port)
 
 
+def _gateway_config(config: object) -> GatewayConfig:
+    """A GatewayConfig from one, from a parent Configurable, or from a traitlets Config/dict."""
+    if isinstance(config, GatewayConfig):
+        return config
+    if isinstance(config, Configurable):
+        return GatewayConfig(parent=config)
+    if config is None:
+        return GatewayConfig()
+    return GatewayConfig(config=config if isinstance(config, Config) else Config(config))
+
+
 async def start_gateway(
     hub,
     *,
     ip: str | None = None,
     port: int | None = None,
     token: str | None = None,
-    config: GatewayConfig | None = None,
+    config: GatewayConfig | Configurable | Config | None = None,
     base_env: BaseEnv = None,
 ) -> GatewayServer:
     """Serve the gateway for `hub` on the running event loop.
 
-    `ip`/`port`/`token` override the config's (port 0 = a free port, see `.port`). Extra keyword:
+    `config` may be a GatewayConfig, a parent Configurable (e.g. the runner app) or a traitlets
+    Config holding `GatewayConfig.*` settings. `ip`/`port`/`token` override the config's (port 0 = a free port, see `.port`). Extra keyword:
     `base_env` — the environment new kernels start from (a mapping or a callable returning one;
     default `os.environ`); client `env` (KERNEL_* and `config.env_allowlist`) is laid over it.
     """
-    config = config or GatewayConfig()
+    config = _gateway_config(config)
     if ip is not None:
         config.ip = ip
     if port is not None:
