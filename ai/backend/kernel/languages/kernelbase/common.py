@@ -6,6 +6,7 @@ import os
 import platform
 import re
 import signal
+import struct
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,8 +14,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# syscall number of read(2): /proc/<pid>/task/<tid>/syscall starts with it while a thread blocks in it
-_READ_SYSCALLS = {"x86_64": {0}, "aarch64": {63}, "arm64": {63}}.get(platform.machine(), {0})
+# syscall numbers seen in /proc/<pid>/task/<tid>/syscall while a thread waits for input
+_SYSCALLS = {
+    "x86_64": {"read": {0}, "poll": {7, 271}, "select": {23, 270}},
+    "aarch64": {"read": {63}, "poll": {73}, "select": {72}},
+}.get(platform.machine().replace("arm64", "aarch64"), {"read": {0}, "poll": {7, 271}, "select": {23, 270}})
+POLLIN = 0x1
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -33,21 +38,47 @@ def process_tree(pid: int) -> list[int]:
     return seen
 
 
+def _read_mem(pid: int, addr: int, size: int) -> bytes:
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        mem.seek(addr)
+        return mem.read(size)
+
+
+def _waits_on_fd0(pid: int, fields: list[str]) -> bool:
+    """Whether one thread's /proc syscall line shows it waiting for input on fd 0."""
+    nr = int(fields[0])
+    args = [int(f, 16) for f in fields[1:7]]
+    if nr in _SYSCALLS["read"]:
+        return args[0] == 0
+    if nr in _SYSCALLS["poll"] and 0 < args[1] <= 64:
+        # struct pollfd {int fd; short events; short revents;}: fd 0 asked for POLLIN
+        data = _read_mem(pid, args[0], 8 * args[1])
+        for i in range(args[1]):
+            fd, events, _ = struct.unpack_from("ihh", data, 8 * i)
+            if fd == 0 and events & POLLIN:
+                return True
+        return False
+    if nr in _SYSCALLS["select"] and args[0] > 0 and args[1]:
+        return bool(_read_mem(pid, args[1], 1)[0] & 1)  # bit 0 of readfds: fd 0
+    return False
+
+
 def blocked_on_stdin(pid: int) -> bool:
-    """True when a thread of `pid` or of one of its descendants sits in read(0, ...).
+    """True when a thread of `pid` or of one of its descendants waits for input on fd 0.
 
     Why: a program waiting for input looks exactly like a quiet one from the outside; the kernel
-    must know when to send an input_request. Every thread counts (the JVM reads on a non-main thread).
+    must know when to send an input_request. Every thread counts (the JVM reads on a non-main
+    thread); read(0) is the common case, interpreters with their own event loop (MIT Scheme, the
+    GHC runtime) wait in poll/select with fd 0 in the set, which we read from /proc/<pid>/mem.
     """
     for p in process_tree(pid):
         for syscall in Path(f"/proc/{p}/task").glob("*/syscall"):
             try:
                 fields = syscall.read_text().split()
-            except OSError:
-                continue
-            if len(fields) >= 2 and fields[0].isdigit() and int(fields[0]) in _READ_SYSCALLS:
-                if int(fields[1], 16) == 0:
+                if len(fields) >= 7 and fields[0].isdigit() and _waits_on_fd0(p, fields):
                     return True
+            except (OSError, ValueError, struct.error):
+                continue
     return False
 
 

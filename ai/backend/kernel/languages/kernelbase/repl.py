@@ -86,8 +86,10 @@ class ReplKernel(LanguageKernel):
         assert self.child
         self.child.sendintr()
 
-    def after_interrupt(self, tail: str) -> None:
-        """Bring the interpreter back to its top level if ^C left it elsewhere."""
+    def after_interrupt(self, partial: str) -> bool:
+        """Bring the interpreter back to its top level if ^C left it elsewhere (`partial`: the
+        pending unfinished output line). True when `partial` was consumed (not to be shown)."""
+        return False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def missing_toolchain(self) -> str | None:
@@ -179,7 +181,7 @@ class ReplKernel(LanguageKernel):
             while True:
                 try:
                     self.wait_prompt(emit=True, timeout=max(0.1, deadline - time.monotonic()),
-                                     on_quiet=self.after_interrupt)
+                                     on_quiet=self.after_interrupt, answer_stdin=False)
                     return
                 except KeyboardInterrupt:  # a second interrupt while recovering
                     if time.monotonic() > deadline:
@@ -202,7 +204,8 @@ class ReplKernel(LanguageKernel):
         return "".join(lines)
 
     def wait_prompt(self, *, emit: bool, timeout: float | None,
-                    collect: list[str] | None = None, on_quiet: Any = None) -> str:
+                    collect: list[str] | None = None, on_quiet: Any = None,
+                    answer_stdin: bool = True) -> str:
         """Stream output until the prompt; return what came on stderr meanwhile."""
         assert self.child is not None
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -266,13 +269,14 @@ class ReplKernel(LanguageKernel):
                 continue
             # quiet: show a pending partial line, answer a read on stdin, check the deadline
             now = time.monotonic()
+            if on_quiet is not None and now - last_data > PARTIAL_FLUSH_AFTER:
+                if on_quiet(partial):
+                    partial = ""
+                on_quiet = None
             if partial and now - last_data > PARTIAL_FLUSH_AFTER and not self.could_be_prompt(partial):
                 out(partial)
                 partial = ""
-            if on_quiet is not None and now - last_data > PARTIAL_FLUSH_AFTER:
-                on_quiet(partial)
-                on_quiet = None
-            if emit and collect is None and blocked_on_stdin(self.child.pid):
+            if answer_stdin and emit and collect is None and blocked_on_stdin(self.child.pid):
                 if partial:
                     out(partial)
                     partial = ""
