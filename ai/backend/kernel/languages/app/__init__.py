@@ -1,4 +1,12 @@
-"""The app language: runtime and environment (batch heuristics land with batch mode)."""
-from .. import Language
+"""The app language: a Python runtime serving apps/services only; batch mode is a no-op."""
+from .. import BatchContext, Language, Plan
 
-LANGUAGE = Language(name="app", kernelspec="python", default_runtime="/opt/backend.ai/bin/python", log_prefix="app-kernel")
+
+def unsupported(ctx: BatchContext) -> Plan:
+    return ctx.skip("batch-mode execution is not supported")
+
+
+LANGUAGE = Language(
+    name="app", kernelspec="python", default_runtime="/opt/backend.ai/bin/python", log_prefix="app-kernel",
+    build=unsupported, exec=unsupported,
+)

@@ -1,4 +1,13 @@
-"""The cpp language: runtime and environment (batch heuristics land with batch mode)."""
-from .. import Language
+"""C++: like C with `*.cpp` sources and g++."""
+from .. import BatchContext, Language, Plan, make_clean
+from ..c import compile_and_link, exec_
 
-LANGUAGE = Language(name="cpp", kernelspec="cpp", default_runtime="/usr/bin/g++")
+
+def build(ctx: BatchContext) -> Plan:
+    return compile_and_link(ctx, ctx.tool(ctx.runtime, "g++", "c++"), ".cpp", "main.cpp", ())
+
+
+LANGUAGE = Language(
+    name="cpp", kernelspec="cpp", default_runtime="/usr/bin/g++",
+    build=build, exec=exec_, clean=make_clean, install_hint="apt-get install g++",
+)

@@ -1,4 +1,7 @@
-"""The shell language: runtime and environment (batch heuristics land with batch mode)."""
-from .. import Language
+"""Shell (and its `git` alias): exec runs `main.sh` with the runtime shell (bash)."""
+from .. import Language, interpret
 
-LANGUAGE = Language(name="shell", kernelspec="shell", default_runtime="/bin/bash", log_prefix="shell-kernel")
+LANGUAGE = Language(
+    name="shell", kernelspec="shell", default_runtime="/bin/bash", log_prefix="shell-kernel",
+    exec=interpret("bash", "sh", entry="main.sh"), install_hint="apt-get install bash",
+)
