@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from .batch_io import BatchChild
+from .batch_io import BatchChild, group_alive
 from .languages import BatchContext, Plan, ToolMissing
 from .userinput import UserInputServer
 
@@ -126,7 +126,7 @@ class BatchExecutor:
         deadline = loop.time() + 1.5
         while groups and loop.time() < deadline:
             await asyncio.sleep(0.05)
-            groups = [g for g in groups if _signal_group(g, 0)]
+            groups = [g for g in groups if group_alive(g)]
         for g in groups:
             _signal_group(g, signal.SIGKILL)
         self._pgids.clear()

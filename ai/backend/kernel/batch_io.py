@@ -61,6 +61,27 @@ def _process_tree(root: int) -> list[int]:
     return seen
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process group still has a live (non-zombie) member. Orphaned members are reaped
+    by the container's init, which may take a while: zombies don't count."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
 class BatchChild:
     """A running batch command. `wait()` returns its exit code once it exited and its output
     (up to `drain_timeout` after the exit, for background processes holding the pipes) was sent."""
@@ -267,7 +288,7 @@ class BatchChild:
             return False
 
     def group_alive(self) -> bool:
-        return self.signal_group(0)
+        return self.pgid is not None and group_alive(self.pgid)
 
     def interrupt(self, grace: float) -> bool:
         """SIGINT to the whole group; SIGKILL if the group still exists after `grace` seconds."""
