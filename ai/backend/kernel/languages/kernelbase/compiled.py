@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from ipykernel.kernelbase import Kernel  # noqa: F401  (re-exported for subclass type hints)
 
 from .base import LanguageKernel
-from .common import blocked_on_stdin, default_sigint
+from .common import StdinWatch, default_sigint
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class CompiledKernel(LanguageKernel):
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
         stdin_open = True
+        watch = StdinWatch(proc.pid)
 
         def pump(timeout: float | None) -> bool:
             """Forward what is readable now; False when nothing was."""
@@ -150,7 +151,7 @@ class CompiledKernel(LanguageKernel):
             while sel.get_map():
                 if pump(POLL_INTERVAL):
                     continue
-                if stdin_open and proc.poll() is None and blocked_on_stdin(proc.pid):
+                if stdin_open and proc.poll() is None and watch.waiting():
                     while pump(0):  # the prompt text must reach the client before the request
                         pass
                     stdin_open = self.feed_stdin(proc)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import pexpect
 
 from .base import LanguageKernel
-from .common import blocked_on_stdin
+from .common import StdinWatch
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,7 @@ class ReplKernel(LanguageKernel):
         stderr_parts: list[str] = []
         err_decoder = codecs.getincrementaldecoder("utf-8")("replace")
         fds = [self.child.child_fd] + ([self.err_fd] if self.err_fd is not None else [])
+        watch = StdinWatch(self.child.pid)
 
         def out(text: str) -> None:
             if collect is not None:
@@ -223,20 +224,25 @@ class ReplKernel(LanguageKernel):
                 if shown:
                     self.stream("stdout", shown)
 
-        def drain_stderr() -> None:
-            if self.err_fd is None:
-                return
-            while True:
+        err_partial = ""
+
+        def drain_stderr(flush: bool = False) -> None:
+            """Read stderr; emit whole lines (some runtimes write it a character at a time)."""
+            nonlocal err_partial
+            while self.err_fd is not None:
                 try:
                     data = os.read(self.err_fd, 65536)
                 except BlockingIOError:
-                    return
+                    break
                 if not data:
-                    return
+                    break
                 text = err_decoder.decode(data)
                 stderr_parts.append(text)
-                if emit and collect is None:
-                    self.stream("stderr", text)
+                err_partial += text
+            cut = len(err_partial) if flush else err_partial.rfind("\n") + 1
+            if cut and emit and collect is None:
+                self.stream("stderr", self.clean_stderr(err_partial[:cut]))
+            err_partial = err_partial[cut:] if cut else err_partial
 
         while True:
             ready, _, _ = select.select(fds, [], [], POLL_INTERVAL)
@@ -248,7 +254,7 @@ class ReplKernel(LanguageKernel):
                 except pexpect.TIMEOUT:
                     chunk = ""
                 except pexpect.EOF:
-                    drain_stderr()
+                    drain_stderr(flush=True)
                     if partial:
                         out(partial)
                     raise ReplDied from None
@@ -261,7 +267,7 @@ class ReplKernel(LanguageKernel):
                 if m:
                     if m.start():
                         out(partial[: m.start()])
-                    drain_stderr()
+                    drain_stderr(flush=True)
                     self.prompt_match = m
                     return "".join(stderr_parts)
                 continue
@@ -269,6 +275,8 @@ class ReplKernel(LanguageKernel):
                 continue
             # quiet: show a pending partial line, answer a read on stdin, check the deadline
             now = time.monotonic()
+            if err_partial:
+                drain_stderr(flush=True)
             if on_quiet is not None and now - last_data > PARTIAL_FLUSH_AFTER:
                 if on_quiet(partial):
                     partial = ""
@@ -276,14 +284,29 @@ class ReplKernel(LanguageKernel):
             if partial and now - last_data > PARTIAL_FLUSH_AFTER and not self.could_be_prompt(partial):
                 out(partial)
                 partial = ""
-            if answer_stdin and emit and collect is None and blocked_on_stdin(self.child.pid):
+            if answer_stdin and emit and collect is None and watch.waiting():
+                # the prompt text may have been written just before the read: show it first
+                while select.select([self.child.child_fd], [], [], 0)[0]:
+                    try:
+                        partial += self.child.read_nonblocking(65536, 0).replace("\r\n", "\n")
+                    except (pexpect.TIMEOUT, pexpect.EOF):
+                        break
+                *lines, partial = partial.split("\n")
+                for line in lines:
+                    out(line + "\n")
                 if partial:
                     out(partial)
                     partial = ""
+                drain_stderr(flush=True)
                 self.feed_stdin()
+                watch.last = None
                 last_data = time.monotonic()
             if deadline is not None and now > deadline:
                 raise TimeoutError("no prompt from the interpreter")
+
+    def clean_stderr(self, text: str) -> str:
+        """stderr as shown: without the path of our temp cell files."""
+        return text.replace(f"{self.tmpdir}/", "")
 
     def could_be_prompt(self, partial: str) -> bool:
         """True when `partial` may still grow into the prompt (held back a little longer)."""
