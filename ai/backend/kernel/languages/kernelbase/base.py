@@ -93,7 +93,8 @@ class LanguageKernel(Kernel):
         if not token:
             return complete_reply([], cursor_pos, cursor_pos)
         try:
-            candidates = self.completion_candidates(token, code)
+            # the cell minus the word being completed (it must not complete to itself)
+            candidates = self.completion_candidates(token, code[:start] + code[cursor_pos:])
         except Exception:  # a completion must never break the kernel
             log.exception("completion failed")
             candidates = set()

@@ -1,0 +1,96 @@
+"""Jupyter kernel for Bash (LANG shell and git): bash_kernel, plus stdin and is_complete
+(`python -m ...shell.kernel -f CONN`).
+
+bash_kernel (PyPI) is reused as is for running cells, completion (compgen) and rich output; this
+subclass adds what it lacks: a command that reads the terminal (`read`, `cat`, a program's
+prompt) gets an input_request instead of hanging, and is_complete asks `bash -n`.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import pexpect
+from bash_kernel.kernel import BashKernel, IREPLWrapper
+
+from ..kernelbase.common import StdinWatch, launch
+
+QUIET = 0.05  # seconds without output before checking whether bash's job waits for input
+
+
+class StdinAwareWrapper(IREPLWrapper):
+    """IREPLWrapper whose incremental wait calls `on_quiet` when the command is silent."""
+
+    def __init__(self, *args: Any, on_quiet: Any = None, **kwargs: Any) -> None:
+        self.on_quiet = on_quiet
+        super().__init__(*args, **kwargs)
+
+    def _expect_prompt(self, timeout: float | None = -1) -> int:
+        if timeout is not None or self.on_quiet is None:
+            return super()._expect_prompt(timeout)
+        patterns = [re.compile(x) for x in (self.ps1_re, self.ps2_re, "\r?\n", "\r")] + [pexpect.TIMEOUT]
+        while True:
+            pos = self.child.expect_list(patterns, timeout=QUIET)
+            if pos == 2:
+                self.line_output_callback(self.child.before + "\n")
+            elif pos == 3:
+                self.line_output_callback(self.child.before + "\r")
+            elif pos == 4:
+                self.on_quiet()
+            else:
+                if self.child.before:
+                    self.line_output_callback(self.child.before)
+                return pos
+
+
+class ShellKernel(BashKernel):
+    implementation = "krunner-bridge-shell"
+
+    def _start_bash(self) -> None:
+        super()._start_bash()
+        # same child, same prompts: re-wrap it so the incremental wait can answer stdin reads
+        old = self.bashwrapper
+        wrapper = StdinAwareWrapper.__new__(StdinAwareWrapper)
+        wrapper.__dict__.update(old.__dict__)
+        wrapper.on_quiet = self._on_quiet
+        self.bashwrapper = wrapper
+        self._watch = StdinWatch(old.child.pid)
+
+    def _on_quiet(self) -> None:
+        from ipykernel.kernelbase import StdinNotImplementedError  # type: ignore[attr-defined]
+
+        child = self.bashwrapper.child
+        if not self._watch.waiting():
+            return
+        pending = child.buffer
+        if pending:  # e.g. the text of `read -p`: show it before asking (pexpect keeps it twice)
+            child._buffer = child.buffer_type()
+            child._before = child.buffer_type()
+            if not self.silent:
+                self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": pending})
+        try:
+            line = self.raw_input("")
+        except (StdinNotImplementedError, EOFError):
+            child.sendeof()
+            return
+        child.sendline(line)
+        self._watch.last = None
+
+    def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                   user_expressions: dict | None = None, allow_stdin: bool = False) -> dict[str, Any]:
+        # ipykernel 7 only lets raw_input() through when do_execute records the request's flag
+        self._allow_stdin = allow_stdin
+        return super().do_execute(code, silent, store_history, user_expressions, allow_stdin)
+
+    def do_is_complete(self, code: str) -> dict[str, Any]:
+        proc = subprocess.run(["bash", "-n"], input=code, capture_output=True, text=True)
+        if proc.returncode == 0:
+            return {"status": "complete"}
+        if "unexpected end of file" in proc.stderr:
+            return {"status": "incomplete", "indent": ""}
+        return {"status": "invalid"}
+
+
+if __name__ == "__main__":
+    launch(ShellKernel)
