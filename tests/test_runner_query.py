@@ -85,6 +85,7 @@ async def test_completion(runner: RunnerProcess, agent_client_factory) -> None:
 
 async def test_completion_answers_on_bad_payload(runner: RunnerProcess, agent_client_factory) -> None:
     agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    await agent.execute_until_done(None, "query", "pass")  # the kernel is up
     # invalid JSON straight on the wire, then a normal completion: both get an answer, in order
     await agent.runner._sockets.send_multipart([b"complete", b"{not json"])
     result = await agent.complete("pri")
