@@ -68,6 +68,12 @@ class ServiceManager:
         self._health: dict[str, asyncio.Task[None]] = {}
         self._sshd_ready = False
         self._closing = False
+        # Loaded here, not in start(): the runner answers get-apps while its start-up is under way.
+        self.load_definitions()
+
+    def load_definitions(self) -> None:
+        defs_dir = Path(self._opt("service_defs_dir", "/etc/backend.ai/service-defs", "KRUNNER_SERVICE_DEFS_DIR"))
+        self.definitions, self.definition_errors = load_directory(defs_dir)
 
     # ----- configuration (traits on the runner app; env fallbacks until the lead adds them) -----
     def _opt(self, name: str, default: Any, env: str | None = None) -> Any:
@@ -104,9 +110,7 @@ class ServiceManager:
 
     # ----- start-up -----
     async def start(self) -> None:
-        """Load the service-defs and start intrinsic services in the background (never delays `status`)."""
-        defs_dir = Path(self._opt("service_defs_dir", "/etc/backend.ai/service-defs", "KRUNNER_SERVICE_DEFS_DIR"))
-        self.definitions, self.definition_errors = load_directory(defs_dir)
+        """Start intrinsic services in the background (never delays `status`); defs are loaded already."""
         wanted = self._opt("intrinsic_services", None, "KRUNNER_INTRINSIC_SERVICES")
         if isinstance(wanted, str):
             wanted = [w.strip() for w in wanted.split(",") if w.strip()]
@@ -145,6 +149,7 @@ class ServiceManager:
             if isinstance(decoded, str):
                 selected = decoded
         apps = [d.app_info() for d in self._all_definitions() if not selected or d.name == selected]
+        log.debug("get-apps %r: %d app(s)", selected, len(apps))
         await self.runner.send("apps-result", {"status": "done", "data": apps})
 
     def _all_definitions(self) -> list[ServiceDefinition]:
