@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sys
 import time
@@ -95,6 +96,9 @@ async def test_services_through_the_agent(runner_dirs: dict[str, Path], tmp_path
         await runner.stop()
     assert not port_open(mport)  # the runner's shutdown ended the model service
     log = runner.log_path.read_text(errors="replace")
+    pgids = [int(m) for m in re.findall(r"service \S+ spawned \(pid (\d+)\)", log)]
+    assert len(pgids) == 3  # web, dies, the model
+    assert all(not live_group_members(pgid) for pgid in pgids)  # no service outlives the runner
     assert "broken.json" in log and "alsobroken.json" in log
 
 
