@@ -2,4 +2,4 @@
 # useradd (passwd) for the throwaway login user, terminado for the web-terminal fallback
 # (ttyd itself is in no registry these machines reach).
 apt_install dropbear-bin openssh-client passwd tmux
-python3 -m pip install -q "terminado>=0.18"
+python3 -m pip install -q --root-user-action=ignore "terminado>=0.18"
