@@ -74,6 +74,19 @@ class HaskellKernel(ReplKernel):
     def cell_command(self, code: str) -> str:
         return f":script {self.cell_file(script(code), '.ghci')}"
 
+    def begin_cell(self) -> None:
+        self.error_seen = False
+
+    def on_stderr(self, text: str) -> str | None:
+        """Stream warnings and the program's own stderr; an error block becomes the `error`."""
+        if self.error_seen:
+            return None
+        m = ERROR_RE.search(text)
+        if m:
+            self.error_seen = True
+            text = text[: text.rfind("\n", 0, m.start()) + 1]
+        return text if text.strip() else None
+
     def finish_cell(self, stderr_text: str) -> dict[str, Any]:
         if ERROR_RE.search(stderr_text):
             # the full text is already on stderr; the error carries its first message
@@ -84,7 +97,8 @@ class HaskellKernel(ReplKernel):
             evalue = first.removeprefix("*** Exception: ")
             if first.rstrip().endswith("error:") and i + 1 < len(lines):
                 evalue = lines[i + 1].strip()
-            return self.fail(ename, evalue, [f"{ename}: {evalue}"])
+            block = self.clean_stderr("\n".join(lines[i:])).splitlines()
+            return self.fail(ename, evalue, block)
         return self.ok()
 
     def completion_candidates(self, token: str, code: str) -> set[str]:

@@ -73,6 +73,9 @@ class ReplKernel(LanguageKernel):
         """The single line that runs `code` (usually: load the temp file `self.cell_file(code)`)."""
         raise NotImplementedError
 
+    def begin_cell(self) -> None:
+        """Reset per-cell state before a cell is sent."""
+
     def on_line(self, line: str) -> str | None:
         """Filter one stdout line of a cell (with its newline); None swallows it."""
         return line
@@ -160,6 +163,7 @@ class ReplKernel(LanguageKernel):
             return self.fail("InterpreterNotAvailable", self.start_error)
         if self.child is None or not self.child.isalive():
             self.restart_repl()
+        self.begin_cell()
         try:
             self.child.sendline(self.cell_command(code))  # type: ignore[union-attr]
             stderr_text = self.wait_prompt(emit=True, timeout=None)
@@ -241,7 +245,9 @@ class ReplKernel(LanguageKernel):
                 err_partial += text
             cut = len(err_partial) if flush else err_partial.rfind("\n") + 1
             if cut and emit and collect is None:
-                self.stream("stderr", self.clean_stderr(err_partial[:cut]))
+                shown = self.on_stderr(self.clean_stderr(err_partial[:cut]))
+                if shown:
+                    self.stream("stderr", shown)
             err_partial = err_partial[cut:] if cut else err_partial
 
         while True:
@@ -303,6 +309,10 @@ class ReplKernel(LanguageKernel):
                 last_data = time.monotonic()
             if deadline is not None and now > deadline:
                 raise TimeoutError("no prompt from the interpreter")
+
+    def on_stderr(self, text: str) -> str | None:
+        """Filter stderr text (whole lines) before it is streamed; None holds it back."""
+        return text
 
     def clean_stderr(self, text: str) -> str:
         """stderr as shown: without the path of our temp cell files."""

@@ -81,7 +81,14 @@ class ShellKernel(BashKernel):
                    user_expressions: dict | None = None, allow_stdin: bool = False) -> dict[str, Any]:
         # ipykernel 7 only lets raw_input() through when do_execute records the request's flag
         self._allow_stdin = allow_stdin
-        return super().do_execute(code, silent, store_history, user_expressions, allow_stdin)
+        reply = super().do_execute(code, silent, store_history, user_expressions, allow_stdin)
+        if reply.get("status") == "abort":  # interrupted: report it like our other kernels do
+            content = {"ename": "KeyboardInterrupt", "evalue": "interrupted",
+                       "traceback": ["KeyboardInterrupt: interrupted"]}
+            if not silent:
+                self.send_response(self.iopub_socket, "error", content)
+            reply = {"status": "error", "execution_count": self.execution_count, **content}
+        return reply
 
     def do_is_complete(self, code: str) -> dict[str, Any]:
         proc = subprocess.run(["bash", "-n"], input=code, capture_output=True, text=True)
