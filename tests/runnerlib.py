@@ -51,6 +51,8 @@ class RunnerProcess:
             "--runtime-dir", str(self.dirs["runtime"]),
             "--user-input-socket", str(self.dirs["runtime"] / "user-input.sock"),
             "--service-defs-dir", str(self.dirs["config"] / "service-defs"),
+            "--ssh-key-dir", str(self.dirs["runtime"] / "dropbear"),
+            "--intrinsic-bind-ip", "127.0.0.1",
             *self.extra_args, self.lang,
         ]
         if self.runtime_path:

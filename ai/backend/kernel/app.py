@@ -59,6 +59,9 @@ class RunnerApp(Application):
     batch_kill_grace = Float(2.0, config=True, help="seconds between SIGINT and SIGKILL when interrupting a batch program")
     service_defs_dir = Unicode(config=True, help="service definition directory; default /etc/backend.ai/service-defs [KRUNNER_SERVICE_DEFS_DIR]")
     service_launch_timeout = Float(30.0, config=True, help="seconds to wait for a started service's port")
+    intrinsic_services = List(Unicode(), config=True, help="intrinsic services started at start-up (sshd, ttyd); empty = none [KRUNNER_INTRINSIC_SERVICES, comma-separated]")
+    intrinsic_bind_ip = Unicode(config=True, help="address sshd and the web terminal listen on; default 0.0.0.0 as the original [KRUNNER_INTRINSIC_BIND_IP]")
+    ssh_key_dir = Unicode(config=True, help="generated SSH keys, recreated at every start; default /tmp/dropbear [KRUNNER_SSH_KEY_DIR]")
     gateway_port = Integer(0, config=True, help="port of the Kernel-Gateway-compatible server (0 = off)")
     gateway_ip = Unicode("127.0.0.1", config=True, help="address of the gateway server")
     gateway_token = Unicode(config=True, help="token the gateway requires [KRUNNER_GATEWAY_TOKEN]")
@@ -79,6 +82,9 @@ class RunnerApp(Application):
         "batch-kill-grace": "RunnerApp.batch_kill_grace",
         "service-defs-dir": "RunnerApp.service_defs_dir",
         "service-launch-timeout": "RunnerApp.service_launch_timeout",
+        "intrinsic-services": "RunnerApp.intrinsic_services",
+        "intrinsic-bind-ip": "RunnerApp.intrinsic_bind_ip",
+        "ssh-key-dir": "RunnerApp.ssh_key_dir",
         "gateway-port": "RunnerApp.gateway_port",
         "gateway-ip": "RunnerApp.gateway_ip",
         "gateway-token": "RunnerApp.gateway_token",
@@ -117,6 +123,21 @@ class RunnerApp(Application):
     @default("service_defs_dir")
     def _service_defs_default(self) -> str:
         return _env("KRUNNER_SERVICE_DEFS_DIR", "/etc/backend.ai/service-defs")
+
+    @default("intrinsic_services")
+    def _intrinsic_services_default(self) -> list[str]:
+        value = os.environ.get("KRUNNER_INTRINSIC_SERVICES")
+        if value is None:
+            return ["sshd", "ttyd"]
+        return [name.strip() for name in value.split(",") if name.strip()]
+
+    @default("intrinsic_bind_ip")
+    def _intrinsic_bind_ip_default(self) -> str:
+        return _env("KRUNNER_INTRINSIC_BIND_IP", "0.0.0.0")
+
+    @default("ssh_key_dir")
+    def _ssh_key_dir_default(self) -> str:
+        return _env("KRUNNER_SSH_KEY_DIR", "/tmp/dropbear")
 
     @default("gateway_token")
     def _gateway_token_default(self) -> str:
