@@ -5,7 +5,6 @@ when the same session_id reconnects.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from typing import Protocol
@@ -41,12 +40,16 @@ class ChannelSession:
         self.sink: Sink | None = None  # receives output (attached)
         self.owner: Sink | None = None  # the newest websocket for this session_id
         self._ready_task: asyncio.Task | None = None
+        self._attached_once = False
+        self._client_spoke = False
         self.buffer: deque[tuple[str, list[bytes]]] = deque(maxlen=max(buffer_size, 1))
         self.dropped = 0
         self.closed = False
         self._is_busy = is_busy
         self._iopub_seen = asyncio.Event()
-        self._nudges: set[str] = set()
+        self._nudge_answered = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._nudges: list[bytes] = []  # msg_ids of our kernel_info nudges (their replies are ours)
         self._expiry: asyncio.TimerHandle | None = None
         ident = session_id.encode()
         self.sockets = {ch: zmqutil.connect(ctx, km, ch, None if ch == "iopub" else ident) for ch in CHANNELS}
@@ -70,62 +73,62 @@ class ChannelSession:
             parts = zmqutil.split(frames, session)
             if parts is None:
                 continue
-            if channel == "iopub":
+            if channel == "iopub" and not self._iopub_seen.is_set():
                 self._iopub_seen.set()
+                self._progress.set()
+            if channel == "iopub":
                 if b"iopub_welcome" in parts[0]:
                     continue  # answers our own subscription, not the front-end's
-            if self._nudges and self._is_nudge(channel, parts[1]):
+                if not self._client_spoke and len(parts[1]) < 8 and parts[1].replace(b" ", b"") == b"{}":
+                    continue  # parentless start-up chatter (status starting, debugpy warnings) before any request
+            if self._nudges and any(n in parts[1] for n in self._nudges):
+                if channel != "iopub":
+                    self._nudge_answered.set()
+                self._progress.set()
                 continue
+            if self.sink is None and not self._attached_once:
+                continue  # before the first client: kernel start-up chatter, nobody asked for it
             if self.sink is None or not self.sink.deliver(channel, parts):
                 if len(self.buffer) == self.buffer.maxlen:
                     self.dropped += 1
                 self.buffer.append((channel, parts))
 
-    def _is_nudge(self, channel: str, parent: bytes) -> bool:
-        try:
-            parent_id = json.loads(parent).get("msg_id")
-        except ValueError:
-            return False
-        if parent_id not in self._nudges:
-            return False
-        if channel != "iopub":
-            self._nudges.discard(parent_id)
-        return True
-
     async def wait_ready(self, timeout: float) -> bool:
-        """Make sure iopub is subscribed before the client talks (else early output is lost).
+        """Let the client talk only once the kernel answers and our iopub subscription is live
+        (else early output is lost, and the kernel's start-up chatter would reach the client).
 
-        ipykernel >= 7 greets every subscription with `iopub_welcome`; other kernels are nudged
-        with `kernel_info_request` (control always, shell when the kernel is not busy) at a
-        50 ms → 1 s back-off, instead of a fixed 0.5 s period.
+        Nudges with `kernel_info_request` (control always, shell unless the kernel is busy) at a
+        50 ms → 1 s back-off instead of a fixed 0.5 s period; a busy kernel that does not answer
+        on control only needs iopub to be live.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delay = 0.05
-        try:
-            await asyncio.wait_for(self._iopub_seen.wait(), 0.02)
-            return True
-        except asyncio.TimeoutError:
-            pass
-        while not self._iopub_seen.is_set():
-            channels = ("control",) if self._is_busy() else ("shell", "control")
-            for ch in channels:
-                msg_id, parts = zmqutil.request_parts("kernel_info_request", session_id=self.session_id)
-                self._nudges.add(msg_id)
-                await self.sockets[ch].send_multipart(zmqutil.signed(self.session, parts))
+        while True:
+            if self._iopub_seen.is_set() and (self._nudge_answered.is_set() or self._is_busy()):
+                return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("kernel %s did not answer within %.0f s; connecting anyway", self.kernel_id, timeout)
                 return False
-            try:
-                await asyncio.wait_for(self._iopub_seen.wait(), min(delay, remaining))
-            except asyncio.TimeoutError:
-                delay = min(delay * 2, 1.0)
-        return True
+            channels = ("control",) if self._is_busy() else ("shell", "control")
+            for ch in channels:
+                msg_id, parts = zmqutil.request_parts("kernel_info_request", session_id=self.session_id)
+                self._nudges.append(msg_id.encode())
+                await self.sockets[ch].send_multipart(zmqutil.signed(self.session, parts))
+            wait_until = loop.time() + min(delay, remaining)
+            while not (self._iopub_seen.is_set() and self._nudge_answered.is_set()):
+                self._progress.clear()
+                try:
+                    await asyncio.wait_for(self._progress.wait(), max(wait_until - loop.time(), 0))
+                except asyncio.TimeoutError:
+                    break
+            delay = min(delay * 2, 1.0)
 
     # -- client -> kernel ----------------------------------------------------------------------
 
     async def send(self, msg: ClientMessage) -> None:
+        self._client_spoke = True
         await self.sockets[msg.channel].send_multipart(zmqutil.signed(self.session, msg.parts + msg.buffers))
 
     # -- attach / detach -----------------------------------------------------------------------
@@ -153,6 +156,7 @@ class ChannelSession:
         if self.owner is not sink:
             return 0
         self.sink = sink
+        self._attached_once = True
         replayed = 0
         if self.dropped:
             log.warning("%d buffered messages of %s:%s were dropped (buffer full)",

@@ -82,7 +82,7 @@ class GatewayState:
 
     def kernel_env(self, client_env: dict[str, str] | None) -> dict[str, str]:
         """Base environment (never trimmed: HOME, TMPDIR, PATH stay) + KERNEL_* + allow-listed
-        client variables; the gateway token is never passed on."""
+        client variables; the gateway token (ours or KG_AUTH_TOKEN) is never passed on."""
         base = self.base_env() if callable(self.base_env) else self.base_env
         env = dict(os.environ if base is None else base)
         allow = set(self.config.env_allowlist)
@@ -90,6 +90,7 @@ class GatewayState:
             if name.startswith("KERNEL_") or name in allow or "*" in allow:
                 env[name] = value
         env.pop(TOKEN_ENV, None)
+        env.pop("KG_AUTH_TOKEN", None)  # Kernel Gateway's name for the same secret
         env["KERNEL_GATEWAY"] = "1"
         return env
 

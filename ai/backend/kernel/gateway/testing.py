@@ -32,7 +32,8 @@ class GatewayProcess:
         )
         self._url: str | None = None
         self._ready = threading.Event()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         if not self._ready.wait(timeout) or self._url is None:
             self.stop()
             raise RuntimeError("gateway did not start:\n" + "".join(self.log[-40:]))
@@ -60,6 +61,9 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._pump_thread.join(5)
+        if self.proc.stderr is not None and not self._pump_thread.is_alive():
+            self.proc.stderr.close()
         return self.proc.returncode
 
     def wait_log(self, needle: str, timeout: float = 10.0) -> bool:

@@ -105,7 +105,7 @@ class APIHandler(GatewayMixin, web.RequestHandler):
             super().log_exception(typ, value, tb)
 
     def options(self, *args: Any, **kwargs: Any) -> None:
-        self.set_status(204)
+        self.set_status(200)  # Kernel Gateway answers preflights with 200
         self.finish()
 
 
