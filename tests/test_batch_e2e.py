@@ -178,3 +178,17 @@ async def test_julia_reports_its_missing_toolchain(start_runner: Start, runner_d
     results = await agent.execute_until_done(None, "batch", opts=STAR, gap=GAP)
     assert results[-1]["exitCode"] == 127
     assert "julia" in stderr_of(results) and "Traceback" not in stderr_of(results)
+
+
+async def test_no_batch_child_outlives_the_runner(start_runner: Start, runner_dirs) -> None:
+    from ai.backend.kernel.batch_io import group_alive
+
+    proc, agent = await start_runner("python")
+    first = await agent.execute(None, "batch", "", {"exec": "echo $$; sleep 300"}, flush_timeout=1.0)
+    assert first["status"] == "continued", first
+    pgid = int(stdout_of(first).split()[0])  # the shell leads its own process group
+    assert group_alive(pgid)
+    start = time.monotonic()
+    await proc.stop()
+    assert time.monotonic() - start < 5
+    assert not group_alive(pgid)

@@ -189,7 +189,7 @@ async def test_background_process_holding_the_pipes_does_not_hang_the_batch(fake
 
 async def test_run_script_streams_output_and_returns_the_code(fake: FakeRunner, work: Path) -> None:
     script = work / "bootstrap.sh"
-    script.write_text("echo boot\nexit 5\n")
+    script.write_text("echo boot\nread x || exit 5\n")  # stdin is at EOF: nobody could answer
     assert await fake.batch.run_script(["/bin/sh", str(script)]) == 5
     assert fake.frames == [("stdout", b"boot\n")]
 

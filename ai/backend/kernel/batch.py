@@ -106,7 +106,7 @@ class BatchExecutor:
 
     async def run_script(self, argv: list[str]) -> int:
         """Run e.g. bootstrap.sh: output frames, no finish frame; its exit code."""
-        return await self._spawn(argv, dict(self.runner.child_env))
+        return await self._spawn(argv, dict(self.runner.child_env), interactive=False)
 
     async def interrupt(self) -> bool:
         """SIGINT to every running batch child's process group and end batch input waits."""
@@ -183,10 +183,10 @@ class BatchExecutor:
                 return code
         return 0
 
-    async def _spawn(self, argv: list[str], env: dict[str, str]) -> int:
+    async def _spawn(self, argv: list[str], env: dict[str, str], *, interactive: bool = True) -> int:
         with self._task_log() as task_log:
             child = BatchChild(argv, env=env, cwd=Path(self.runner.work_dir), send=self.runner.send,
-                               next_input=self.runner.next_user_input, task_log=task_log,
+                               next_input=self.runner.next_user_input if interactive else None, task_log=task_log,
                                poll_interval=self.input_poll_interval)
             try:
                 await child.start()

@@ -136,6 +136,8 @@ class BatchChild:
         self._out_fds = [out_r, err_r]
         self._stdin_w = in_w
         self._stdin_id = f"pipe:[{os.fstat(in_w).st_ino}]"
+        if self.next_input is None:
+            self._close_stdin()  # nobody can answer (e.g. bootstrap.sh): reading stdin gets EOF
 
     async def wait(self) -> int:
         assert self.proc is not None

@@ -1,0 +1,145 @@
+"""Batch-mode output throughput: an `exec` command writing 50 MB through the runner, against the
+same command writing into a plain pipe read by this process.
+
+Starts a real runner (free ports, temp dirs, no Jupyter kernel), then, interleaved round by round:
+  * pipe: `/bin/sh -c CMD` with stdout on a pipe, read here with 1 MiB reads until EOF;
+  * wire: the agent's frames on raw ZeroMQ sockets: send clean/build/exec, read until `finished`;
+  * agent-recv: the agent's own code-runner client (tests/agentlib), one `batch` call: time until
+    its reader task has received (and UTF-8 decoded and queued) the `finished` frame;
+  * agent-call: the same call until it returned its result (adds the agent's console aggregation
+    and the JSON round trip of the 50 MB result, which are agent-side costs).
+Prints MB/s (1 MB = 10^6 bytes) and the ratios against the pipe.  Usage: python bench/batch.py [--rounds N]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.runnerlib import RunnerProcess  # noqa: E402
+
+SIZE = 50_000_000
+CMD = f"head -c {SIZE} /dev/zero | tr '\\0' x"
+
+
+def pipe_run() -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen(["/bin/sh", "-c", CMD], stdout=subprocess.PIPE, bufsize=0)
+    assert proc.stdout is not None
+    received = 0
+    while chunk := proc.stdout.read(1 << 20):
+        received += len(chunk)
+    proc.wait()
+    assert received == SIZE, received
+    return time.perf_counter() - start
+
+
+class Wire:
+    """The agent's sockets without its queues: clean/build/exec frames, then read until `finished`."""
+
+    def __init__(self, runner: RunnerProcess) -> None:
+        self.ctx = zmq.asyncio.Context()
+        self.push, self.pull = self.ctx.socket(zmq.PUSH), self.ctx.socket(zmq.PULL)
+        self.push.connect(f"tcp://127.0.0.1:{runner.replin_port}")
+        self.pull.connect(f"tcp://127.0.0.1:{runner.replout_port}")
+        self.max_frame = 0
+
+    async def run(self) -> float:
+        start = time.perf_counter()
+        for op, text in (("clean", ""), ("build", ""), ("exec", CMD)):
+            await self.push.send_multipart([op.encode(), text.encode()])
+        received = 0
+        while True:
+            op, payload = await self.pull.recv_multipart()
+            if op == b"finished":
+                assert json.loads(payload)["exitCode"] == 0, payload
+                break
+            if op == b"stdout":
+                received += len(payload)
+                self.max_frame = max(self.max_frame, len(payload))
+        assert received == SIZE, received
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.push.close(linger=0)
+        self.pull.close(linger=0)
+        self.ctx.term()
+
+
+async def agent_run(agent) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(seconds until the agent's reader got `finished`, seconds until the call returned)."""
+    from tests.agentlib import stdout_of
+
+    agent.received.clear()
+    start = time.monotonic()
+    result = await agent.execute(None, "batch", "", {"exec": CMD}, flush_timeout=60)
+    returned = time.monotonic() - start
+    assert result["status"] == "finished" and result["exitCode"] == 0 and len(stdout_of(result)) == SIZE
+    finished_at = next(t for op, _, t in agent.received if op == "finished")
+    return finished_at - start, returned
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-agent", action="store_true", help="skip the agent-client figure")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="krunner-bench-") as tmp:
+        dirs = {name: Path(tmp) / name for name in ("work", "config", "runtime")}
+        for path in dirs.values():
+            path.mkdir()
+        os.environ.setdefault("JUPYTER_RUNTIME_DIR", str(dirs["runtime"]))
+        # one runner per client: two PULL peers on the runner's PUSH socket would share its frames
+        runners = []
+        for name in ("wire", "agent")[: 1 if args.no_agent else 2]:
+            sub = {k: v / name for k, v in dirs.items()}
+            for path in sub.values():
+                path.mkdir()
+            runner = RunnerProcess("python", sub, extra_args=["--kernel-name", "none"], debug=False)
+            await runner.start()
+            runners.append(runner)
+        wire = Wire(runners[0])
+        agent = None
+        if not args.no_agent:
+            from tests.agentlib import AgentClient
+
+            agent = await AgentClient(runners[1].replin_port, runners[1].replout_port).open()
+        times: dict[str, list[float]] = {"pipe": [], "wire": [], "agent-recv": [], "agent-call": []}
+        try:
+            await wire.run()  # warm-up
+            if agent is not None:
+                await agent_run(agent)
+            for _ in range(args.rounds):
+                times["pipe"].append(await asyncio.to_thread(pipe_run))
+                times["wire"].append(await wire.run())
+                if agent is not None:
+                    recv, call = await agent_run(agent)
+                    times["agent-recv"].append(recv)
+                    times["agent-call"].append(call)
+        finally:
+            wire.close()
+            if agent is not None:
+                await agent.close()
+            for runner in runners:
+                await runner.stop()
+    mbps = {k: SIZE / 1e6 / statistics.median(v) for k, v in times.items() if v}
+    print(f"{SIZE / 1e6:.0f} MB via `{CMD}`, median of {args.rounds} rounds; largest frame {wire.max_frame} bytes")
+    for name, value in mbps.items():
+        print(f"  {name:10s} {value:8.1f} MB/s   {value / mbps['pipe']:.2f}x pipe")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
