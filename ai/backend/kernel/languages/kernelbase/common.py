@@ -137,10 +137,29 @@ def blocked_on_stdin(pid: int) -> bool:
     return stdin_wait(pid) is not None
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child (preexec): get SIGKILL when the kernel dies, even by SIGKILL.
+
+    Why: our children run in their own session (for interrupts), so nothing else reaches a
+    runaway program or interpreter once the kernel is gone.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def default_sigint() -> None:
-    """preexec_fn: children must not inherit the kernel's ignored SIGINT (exec keeps SIG_IGN)."""
+    """preexec_fn: children must not inherit the kernel's ignored SIGINT (exec keeps SIG_IGN),
+    and must not outlive the kernel."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    die_with_parent()
 
 
 def token_before(code: str, cursor_pos: int, extra: str = "") -> tuple[str, int]:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import pexpect
 
 from .base import LanguageKernel
-from .common import StdinWatch
+from .common import StdinWatch, default_sigint
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ class ReplKernel(LanguageKernel):
             self.err_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
 
         def preexec() -> None:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            default_sigint()
             if fifo is not None:
                 fd = os.open(fifo, os.O_WRONLY)
                 os.dup2(fd, 2)
