@@ -26,12 +26,12 @@ _busybox() {
     ln -sf busybox "$r/bin/sh"
 }
 
-# glibc_version ROOT: X.Y of the glibc in ROOT (from its loader's file or libc's banner)
+# glibc_version ROOT: X.Y of the glibc in ROOT (from libc's banner)
 glibc_version() {
     local r=$1 f
     f=$(find "$r/lib/x86_64-linux-gnu" "$r/usr/lib/x86_64-linux-gnu" -maxdepth 1 -name 'libc.so.6' 2>/dev/null | head -n1)
     [ -n "$f" ] || return 1
-    strings "$(realpath "$f")" | grep -oE 'GNU C Library [^)]*\) (release )?version [0-9]+\.[0-9]+' | grep -oE '[0-9]+\.[0-9]+$' | head -n1
+    strings "$(realpath "$f")" | grep -oE 'release version [0-9]+\.[0-9]+' | grep -oE '[0-9]+\.[0-9]+$' | head -n1
 }
 
 make_rootfs() {  # make_rootfs NAME -> prints its path

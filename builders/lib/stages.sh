@@ -107,6 +107,10 @@ compile_bytecode() {
 write_label() {
     echo "$LABEL" >"$T/.krunner-version"
     local git_rev; git_rev=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    # the runner wheel is built from the work tree as it is: say so when it has local changes
+    if [ "$git_rev" != unknown ] && [ -n "$(git -C "$REPO_DIR" status --porcelain -- ai setup.cfg setup.py MANIFEST.in kernelspecs 2>/dev/null)" ]; then
+        git_rev+="-dirty"
+    fi
     at_prefix "$T" "$PREFIX" "$PREFIX/bin/python3" -I -c '
 import json, platform, sqlite3, ssl, sys, zlib
 info = {
@@ -114,7 +118,7 @@ info = {
     "python": platform.python_version(), "openssl": ssl.OPENSSL_VERSION,
     "sqlite": sqlite3.sqlite_version, "zlib": zlib.ZLIB_RUNTIME_VERSION,
     "python_source": sys.argv[4], "debian_patches_applied": int(sys.argv[5]),
-    "dependency_set": sys.argv[6], "builder_commit": sys.argv[7],
+    "dependency_set": sys.argv[6], "source_commit": sys.argv[7],
     "distributions": sorted(l.strip() for l in open(sys.argv[8]) if l.strip()),
 }
 info.update(json.loads(sys.argv[9]))
@@ -131,8 +135,13 @@ finish_tree() {
     logged compileall compile_bytecode || return 1
     write_label || return 1
     # every console script must point at the final prefix
-    local bad; bad=$(grep -l '^#!' "$T"/bin/* 2>/dev/null | xargs -r head -qn1 | grep -v "^#!$PREFIX/bin/python" | sort -u || true)
-    [ -z "$bad" ] || { echo "scripts with a foreign shebang: $bad" >&2; return 1; }
+    local f first bad=()
+    for f in "$T"/bin/*; do
+        [ -f "$f" ] && [ ! -L "$f" ] && [ "$(head -c2 "$f")" = '#!' ] || continue
+        first=$(head -n1 "$f")
+        [[ $first == "#!$PREFIX/bin/python"* || $first == '#!/bin/sh' ]] || bad+=("${f##*/}: $first")
+    done
+    [ ${#bad[@]} = 0 ] || { printf 'script with a foreign shebang: %s\n' "${bad[@]}" >&2; return 1; }
     chmod -R u+rwX,go+rX,go-w "$T"
 }
 

@@ -17,6 +17,7 @@ flavour_fetch_sources() { :; }   # the libraries come from the build root's -dev
 # in_root CMD...: run CMD in the build root (private mount namespace) with the runtime tree at
 # PREFIX and the scratch build directory at /build.
 in_root() {
+    mkdir -p "$T" "$B"
     unshare -m --propagation private bash -euc '
         r=$1 tree=$2 prefix=$3 build=$4; shift 4
         mount -t proc proc "$r/proc"
@@ -44,7 +45,9 @@ flavour_build_root() {
     fi
     # OpenSSL 3.0 from Debian's orig tarball, static, into the build root (cached there too)
     local ver; ver=$(basename "$OPENSSL_ORIG" | sed -E 's/^openssl_([^.]+\.[^.]+\.[^.]+)\.orig.*/\1/')
-    GNU_DEPS=/opt/krunner-deps/openssl-$ver
+    # no-dso: libcrypto.a would need -ldl after it, but CPython's link lines put -ldl first
+    local cfg="linux-x86_64 no-shared no-tests no-afalgeng no-engine no-dso --openssldir=/etc/ssl -fPIC"
+    GNU_DEPS=/opt/krunner-deps/openssl-$ver-$(echo "$cfg" | sha256sum | cut -c1-8)
     if [ "$REBUILD" = 0 ] && [ -f "$GNU_ROOT$GNU_DEPS/.complete" ]; then
         say "    openssl $ver: cached"
         return 0
@@ -52,8 +55,7 @@ flavour_build_root() {
     mkdir -p "$B"; rm -rf "$GNU_ROOT$GNU_DEPS"
     unpack "$OPENSSL_ORIG" "$B/openssl"
     logged openssl in_root bash -euc "cd /build/openssl
-        ./Configure linux-x86_64 no-shared no-tests no-afalgeng no-engine --prefix=$GNU_DEPS --libdir=lib \
-            --openssldir=/etc/ssl -fPIC
+        ./Configure $cfg --prefix=$GNU_DEPS --libdir=lib
         make -j$JOBS build_libs
         make install_dev" || return 1
     touch "$GNU_ROOT$GNU_DEPS/.complete"
