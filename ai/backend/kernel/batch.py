@@ -51,6 +51,7 @@ class BatchExecutor:
         self._build_failed = False  # PROTOCOL §5.3
         self._swallow_exec = False  # the batch already ended with `finished 127`
         self._inputs: UserInputServer | None = None
+        self._escalations: set[asyncio.Task] = set()  # SIGKILL timers may outlive their step
 
     @property
     def legacy(self) -> bool:
@@ -112,7 +113,11 @@ class BatchExecutor:
         """SIGINT to every running batch child's process group and end batch input waits."""
         hit = False
         for child in list(self._children):
-            hit = child.interrupt(self.interrupt_grace) or hit
+            escalation = child.interrupt(self.interrupt_grace)
+            if escalation is not None:
+                hit = True
+                self._escalations.add(escalation)
+                escalation.add_done_callback(self._escalations.discard)
         if self._inputs is not None:
             hit = self._inputs.interrupt() or hit
         return hit
@@ -121,6 +126,8 @@ class BatchExecutor:
         """Bounded (< 3 s): stop input waits, TERM then KILL every group we started."""
         if self._inputs is not None:
             await self._inputs.close()
+        for task in list(self._escalations):
+            task.cancel()
         groups = [g for g in self._pgids if _signal_group(g, signal.SIGTERM)]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 1.5

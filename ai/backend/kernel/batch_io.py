@@ -187,6 +187,7 @@ class BatchChild:
                     self._sending -= 1
         finally:
             os.close(fd)
+            self._out_fds = [-1 if f == fd else f for f in self._out_fds]  # the number may be reused
 
     def _log_output(self, data: bytes) -> None:
         try:
@@ -292,15 +293,16 @@ class BatchChild:
     def group_alive(self) -> bool:
         return self.pgid is not None and group_alive(self.pgid)
 
-    def interrupt(self, grace: float) -> bool:
-        """SIGINT to the whole group; SIGKILL if the group still exists after `grace` seconds."""
+    def interrupt(self, grace: float) -> asyncio.Task | None:
+        """SIGINT to the whole group; SIGKILL if the group still exists after `grace` seconds.
+        Returns the escalation task (None if there was no group to signal)."""
         if not self.signal_group(signal.SIGINT):
-            return False
+            return None
         if self._input_wait is not None:
             self._input_wait.cancel()
         if self._escalation is None or self._escalation.done():
             self._escalation = asyncio.create_task(self._escalate(grace))
-        return True
+        return self._escalation
 
     async def _escalate(self, grace: float) -> None:
         loop = asyncio.get_running_loop()
