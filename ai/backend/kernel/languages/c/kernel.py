@@ -1,8 +1,13 @@
 """Jupyter kernel for C: each cell is compiled with gcc and run (`python -m ...c.kernel -f CONN`)."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import threading
 from pathlib import Path
+from typing import Any
 
 from ..kernelbase.common import launch
 from ..kernelbase.compiled import CompiledKernel
@@ -45,21 +50,43 @@ class CKernel(CompiledKernel):
     install_hint = "Install it with: apt-get install gcc"
     compiler = "gcc"
     std_flags: tuple[str, ...] = ("-std=gnu17",)
+    prelude_name = "krb_prelude.h"
     default_headers = ("stdio.h", "stdlib.h", "string.h", "math.h", "stdbool.h", "stdint.h", "ctype.h")
+    precompile = False  # C headers parse fast; C++'s are worth a precompiled header
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prelude = self.build_root / self.prelude_name
+        self.prelude.write_text(self.prelude_text())
+        self.flags = [*self.std_flags, "-O0", "-pipe"]
+        if shutil.which("ld.gold"):
+            self.flags.append("-fuse-ld=gold")  # links a small program in half the time of ld.bfd
+        self.pch_thread: threading.Thread | None = None
+        if self.precompile and shutil.which(self.compiler):
+            self.pch_thread = threading.Thread(target=self.build_pch, daemon=True)
+            self.pch_thread.start()
+
+    def prelude_text(self) -> str:
+        return "".join(f"#include <{h}>\n" for h in self.default_headers) + PRELUDE
+
+    def build_pch(self) -> None:
+        """Precompile the prelude once (renamed into place, so a half-written one is never used)."""
+        tmp = self.build_root / f"{self.prelude_name}.gch.tmp"
+        proc = subprocess.run([self.compiler, *self.flags, "-x", f"{self.language_info['name']}-header",
+                               str(self.prelude), "-o", str(tmp)], capture_output=True)
+        if proc.returncode == 0:
+            os.replace(tmp, self.build_root / f"{self.prelude_name}.gch")
 
     def wrap(self, code: str) -> str:
         if MAIN_RE.search(code):
             return code
         top, body = partition(code, c_is_declaration)
-        head = "".join(f"#include <{h}>\n" for h in self.default_headers)
-        return (head + "".join(u if u.endswith("\n") else u + "\n" for u in top)
+        return ("".join(u if u.endswith("\n") else u + "\n" for u in top)
                 + "int main(void) {\n" + indent(body) + "    return 0;\n}\n")
 
     def build(self, src: Path, workdir: Path) -> list[str]:
-        prelude = workdir / "krb_prelude.h"
-        prelude.write_text(PRELUDE)
         exe = workdir / "main"
-        self.compile([self.compiler, *self.std_flags, "-O0", "-pipe", "-include", str(prelude),
+        self.compile([self.compiler, *self.flags, "-include", str(self.prelude),
                       "-o", str(exe), str(src), "-lm"], workdir)
         return [str(exe)]
 

@@ -33,15 +33,19 @@ class CppKernel(CKernel):
     install_hint = "Install it with: apt-get install g++"
     compiler = "g++"
     std_flags = ("-std=gnu++17",)
+    prelude_name = "krb_prelude.hpp"
     default_headers = ("cstdio", "cstdlib", "cstring", "cmath", "iostream", "string", "vector", "map",
                        "algorithm")
+    precompile = True
+
+    def prelude_text(self) -> str:
+        return super().prelude_text() + "using namespace std;\n"
 
     def wrap(self, code: str) -> str:
         if re.search(r"\bmain\s*\(", code):
             return code
         top, body = partition(code, cpp_is_declaration)
-        head = "".join(f"#include <{h}>\n" for h in self.default_headers) + "using namespace std;\n"
-        return (head + "".join(u if u.endswith("\n") else u + "\n" for u in top)
+        return ("".join(u if u.endswith("\n") else u + "\n" for u in top)
                 + "int main() {\n" + indent(body) + "    return 0;\n}\n")
 
 

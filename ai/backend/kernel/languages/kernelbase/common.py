@@ -162,6 +162,24 @@ def default_sigint() -> None:
     die_with_parent()
 
 
+def scratch_dir(lang: str) -> Path:
+    """A private temp dir for a kernel's cell files, named after our pid; removes the dirs of
+    kernels that died without cleaning up (a kernel killed with SIGKILL cannot)."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.gettempdir())
+    for old in root.glob("krb-*-p*-*"):
+        m = re.match(r"krb-.*-p(\d+)-", old.name)
+        try:
+            mine = old.is_dir() and old.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if m and mine and int(m.group(1)) != os.getpid() and not Path(f"/proc/{m.group(1)}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"krb-{lang}-p{os.getpid()}-"))
+
+
 def token_before(code: str, cursor_pos: int, extra: str = "") -> tuple[str, int]:
     """The identifier-like token ending at the cursor and where it starts."""
     pattern = re.compile(r"[A-Za-z0-9_" + re.escape(extra) + r"]*$")

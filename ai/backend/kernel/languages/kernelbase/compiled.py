@@ -14,7 +14,6 @@ import selectors
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ from typing import Any, ClassVar
 from ipykernel.kernelbase import Kernel  # noqa: F401  (re-exported for subclass type hints)
 
 from .base import LanguageKernel
-from .common import StdinWatch, default_sigint
+from .common import scratch_dir, StdinWatch, default_sigint
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class CompiledKernel(LanguageKernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.build_root = Path(tempfile.mkdtemp(prefix=f"krb-{self.language_info['name']}-"))
+        self.build_root = scratch_dir(self.language_info["name"])
         self.cell_no = 0
 
     # -- to override ------------------------------------------------------------------------

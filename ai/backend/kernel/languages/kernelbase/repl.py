@@ -16,7 +16,6 @@ import secrets
 import select
 import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +23,7 @@ from typing import Any, ClassVar
 import pexpect
 
 from .base import LanguageKernel
-from .common import StdinWatch, default_sigint
+from .common import scratch_dir, StdinWatch, default_sigint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class ReplKernel(LanguageKernel):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.token = "KRB" + secrets.token_hex(6).upper()
-        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"krb-{self.language_info['name']}-"))
+        self.tmpdir = scratch_dir(self.language_info["name"])
         self.child: pexpect.spawn | None = None
         self.err_fd: int | None = None
         self.cell_no = 0

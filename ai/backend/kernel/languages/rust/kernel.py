@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 from ..kernelbase.common import launch
@@ -47,10 +48,20 @@ class RustKernel(CompiledKernel):
         return ("#![allow(unused)]\n" + "".join(u if u.endswith("\n") else u + "\n" for u in top)
                 + "fn main() {\n" + indent(body) + "}\n")
 
+    def link_flags(self) -> list[str]:
+        """Link std dynamically (halves rustc's time per cell), found through an rpath."""
+        if not hasattr(self, "_link_flags"):
+            proc = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True, text=True,
+                                  env=self.child_env())
+            libdir = proc.stdout.strip()
+            self._link_flags = (["-C", "prefer-dynamic", "-C", f"link-arg=-Wl,-rpath,{libdir}"]
+                                if proc.returncode == 0 and libdir else [])
+        return self._link_flags
+
     def build(self, src: Path, workdir: Path) -> list[str]:
         exe = workdir / "main"
         self.compile(["rustc", "--edition", "2021", "-C", "opt-level=0", "-C", "debuginfo=0",
-                      "-o", str(exe), src.name], workdir)
+                      *self.link_flags(), "-o", str(exe), src.name], workdir)
         return [str(exe)]
 
 
