@@ -57,6 +57,8 @@ class RunnerApp(Application):
     user_input_socket = Unicode(config=True, help="Unix socket for batch-mode user input; default /tmp/bai-user-input.sock [KRUNNER_USER_INPUT_SOCKET]")
     legacy_batch_frames = Bool(False, config=True, help="send clean-/build-finished for every batch step exactly as the original runner")
     batch_kill_grace = Float(2.0, config=True, help="seconds between SIGINT and SIGKILL when interrupting a batch program")
+    batch_followup_wait = Float(0.05, config=True, help="seconds a finished batch step waits for the agent's next step to arrive")
+    batch_input_poll_interval = Float(0.1, config=True, help="seconds between checks whether a batch program blocks reading stdin")
     service_defs_dir = Unicode(config=True, help="service definition directory; default /etc/backend.ai/service-defs [KRUNNER_SERVICE_DEFS_DIR]")
     service_launch_timeout = Float(30.0, config=True, help="seconds to wait for a started service's port")
     intrinsic_services = List(Unicode(), config=True, help="intrinsic services started at start-up (sshd, ttyd); empty = none [KRUNNER_INTRINSIC_SERVICES, comma-separated]")
