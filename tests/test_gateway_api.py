@@ -409,3 +409,29 @@ def test_listing_reports_connections_and_activity(gw, kernel):
     time.sleep(0.2)
     assert get(gw, f"/api/kernels/{kernel}").json()["execution_state"] == "idle"
     c.close()
+
+
+def test_kernel_death_is_announced_and_kernel_comes_back(gw):
+    kid = requests.post(gw.url + "/api/kernels", headers=gw.headers, json={"name": "python3"}).json()["id"]
+    try:
+        c = ChannelsClient(gw.url, kid, TOKEN, "json")
+        c.execute("x = 1")
+        c.send("shell", "execute_request", {"code": "import os; os._exit(1)", "silent": False})
+        deadline = time.monotonic() + 30
+        states = []
+        while "restarting" not in states and time.monotonic() < deadline:
+            msg = c.recv(30)
+            if msg["msg_type"] == "status":
+                states.append(msg["content"]["execution_state"])
+        assert "restarting" in states
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the same websocket works with the restarted kernel
+            try:
+                reply, _ = c.execute("x", timeout=5)
+                break
+            except websocket.WebSocketTimeoutException:
+                continue
+        assert reply["content"]["ename"] == "NameError"
+        c.close()
+    finally:
+        requests.delete(f"{gw.url}/api/kernels/{kid}", headers=gw.headers)
