@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import threading
 from pathlib import Path
+from typing import Any
 
 from ..kernelbase.common import launch
-from ..kernelbase.compiled import CompiledKernel
+from ..kernelbase.common import default_sigint
+from ..kernelbase.compiled import CompiledKernel, CompileError
 from ..kernelbase.wrapping import indent, looks_like_function, partition
 
 JAVA_KEYWORDS = ("abstract assert boolean break byte case catch char class const continue default do double "
@@ -16,6 +21,7 @@ JAVA_KEYWORDS = ("abstract assert boolean break byte case catch char class const
 JAVA_BUILTINS = ("System out println print printf String Integer Long Double Math List ArrayList Map HashMap "
                  "Set HashSet Arrays Collections Scanner StringBuilder Object Exception RuntimeException "
                  "length size add get put").split()
+COMPILE_SERVER = Path(__file__).with_name("kernel_compile_server.java")
 TYPE_RE = re.compile(r"^((public|private|protected|abstract|final|static|sealed)\s+)*(class|interface|enum|record)\b")
 MEMBER_RE = re.compile(r"^((public|private|protected|static|final|synchronized)\s+)+")
 MAIN_RE = re.compile(r"\bstatic\s+void\s+main\s*\(")
@@ -61,9 +67,74 @@ class JavaKernel(CompiledKernel):
         m = re.search(r"\bpublic\s+(?:final\s+)?class\s+(\w+)", program)
         return f"{m.group(1)}.java" if m else self.source_name
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.server: subprocess.Popen | None = None
+        self.server_lock = threading.Lock()
+        if shutil.which("java"):
+            # from this (main) thread: the child dies with the thread that started it
+            # (PR_SET_PDEATHSIG); Popen returns at once, the JVM warms up meanwhile
+            self.start_server()
+
+    def start_server(self) -> None:
+        """Start the warm compiler (kernel_compile_server.java, run by the source launcher)."""
+        with self.server_lock:
+            if self.server is not None and self.server.poll() is None:
+                return
+            self.server = subprocess.Popen(
+                ["java", *FAST_JVM, str(COMPILE_SERVER)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8",
+                preexec_fn=default_sigint, start_new_session=True, env=self.child_env())
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+            self.server.wait()
+            self.server = None
+
+    def compile_warm(self, src: Path, workdir: Path) -> bool:
+        """Compile through the warm compiler; False when it is not usable (then javac runs)."""
+        with self.server_lock:
+            server = self.server
+            if server is None or server.poll() is not None or server.stdin is None or server.stdout is None:
+                return False
+            try:
+                server.stdin.write(f"{workdir}\t{src}\n")
+                server.stdin.flush()
+                lines = []
+                while True:
+                    line = server.stdout.readline()
+                    if not line:
+                        return False
+                    if line.startswith("KRB-JAVAC "):
+                        break
+                    lines.append(line)
+            except KeyboardInterrupt:
+                self.server.kill()  # it is mid-compile: drop it, a new one starts
+                self.server.wait()
+                self.server = None
+                raise
+            except OSError:
+                return False
+        text = "".join(lines).replace(f"{workdir}/", "")
+        if line.strip() != "KRB-JAVAC 1":
+            rows = [ln for ln in text.splitlines() if ln.strip()]
+            summary = next((ln for ln in rows if "error" in ln), rows[0] if rows else "compilation failed")
+            raise CompileError(summary.strip(), text)
+        if text.strip():
+            self.stream("stderr", text)
+        return True
+
+    def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        self.stop_server()
+        return super().do_shutdown(restart)
+
     def build(self, src: Path, workdir: Path) -> list[str]:
-        self.compile(["javac", *(f"-J{flag}" for flag in FAST_JVM), "-encoding", "UTF-8",
-                      "-d", str(workdir), src.name], workdir)
+        if self.server is None:
+            self.start_server()
+        if not self.compile_warm(src, workdir):
+            self.compile(["javac", *(f"-J{flag}" for flag in FAST_JVM), "-encoding", "UTF-8",
+                          "-d", str(workdir), src.name], workdir)
         program = src.read_text()
         main_class = src.stem
         m = re.search(r"(?:class|record|enum|interface)\s+(\w+)[^{]*\{[^{}]*?(?:\{[^{}]*\}[^{}]*?)*?static\s+void\s+main", program, re.S)

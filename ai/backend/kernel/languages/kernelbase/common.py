@@ -144,7 +144,8 @@ def die_with_parent() -> None:
     """In a child (preexec): get SIGKILL when the kernel dies, even by SIGKILL.
 
     Why: our children run in their own session (for interrupts), so nothing else reaches a
-    runaway program or interpreter once the kernel is gone.
+    runaway program or interpreter once the kernel is gone. The signal comes when the THREAD
+    that forked exits: start long-lived children from the main thread.
     """
     try:
         import ctypes
