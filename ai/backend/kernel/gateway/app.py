@@ -56,7 +56,6 @@ class GatewayServer:
 
     def __init__(self, state: GatewayState, http: HTTPServer, sockets: list[socket.socket], ip: str) -> None:
         self.state = state
-        self.app_state = state
         self._http = http
         self.ip = ip
         self.port: int = sockets[0].getsockname()[1]

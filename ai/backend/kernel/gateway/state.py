@@ -6,7 +6,6 @@ shutdown) are turned into iopub `status` messages and closed websockets here.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -189,6 +188,3 @@ class GatewayState:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.ctx.destroy(linger=0)
 
-
-def dumps(obj) -> str:
-    return json.dumps(obj, default=str)
