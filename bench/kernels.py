@@ -8,6 +8,9 @@ cell   = one `execute_interactive` of a trivial printing cell, until execute_rep
          (median of --cells, after one warm-up cell; compiled languages compile every cell).
 Targets (issue 4, 2-core machines): REPL kernels <= 10 ms per trivial cell, C <= 60 ms,
 Rust <= 120 ms, Go <= 250 ms, Java <= 800 ms; the ratio column is cell / target.
+raw    = for compiled languages, the same program built and run by hand with the plain toolchain
+         (gcc / g++ / go build / rustc / javac + java) in a shell loop, median of 5: the reference
+         that shows what the kernel adds on this machine at this moment (load included).
 Our kernelspecs are linked into a temporary JUPYTER_DATA_DIR; languages whose toolchain is
 missing are reported as such.
 """
@@ -42,6 +45,35 @@ LANGS: dict[str, tuple[str, str, float | None]] = {
     "octave": ("octave-cli", "disp(1)", 10),
     "julia": ("julia", "println(1)", 10),
 }
+
+
+RAW = {
+    "c": ("t.c", '#include <stdio.h>\nint main(void){printf("1\\n");return 0;}\n', "gcc -O0 -o t t.c && ./t"),
+    "cpp": ("t.cpp", '#include <iostream>\nint main(){std::cout<<1<<std::endl;}\n', "g++ -O0 -o t t.cpp && ./t"),
+    "golang": ("t.go", 'package main\nimport "fmt"\nfunc main(){fmt.Println(1)}\n',
+               "GO111MODULE=off go build -o t t.go && ./t"),
+    "rust": ("t.rs", 'fn main(){println!("1");}\n', "rustc -C opt-level=0 -o t t.rs && ./t"),
+    "java": ("Main.java", "public class Main{public static void main(String[] a){System.out.println(1);}}\n",
+             "javac Main.java && java -cp . Main"),
+}
+
+
+def raw_time(name: str, runs: int = 5) -> float | None:
+    """Median seconds to build and run the trivial program by hand (compiled languages)."""
+    import subprocess
+
+    if name not in RAW:
+        return None
+    file, source, command = RAW[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, file).write_text(source)
+        subprocess.run(command, shell=True, cwd=tmp, capture_output=True)  # warm caches
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(command, shell=True, cwd=tmp, capture_output=True, check=True)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def isolate() -> Path:
@@ -88,15 +120,18 @@ def main() -> None:
     args = parser.parse_args()
     tmp = isolate()
     try:
-        print(f"{'kernel':8} {'start s':>8} {'cell ms':>8} {'target ms':>9} {'cell/target':>11}")
+        print(f"{'kernel':8} {'start s':>8} {'cell ms':>8} {'raw ms':>8} {'target ms':>9} {'cell/target':>11}")
         for name in args.langs:
             exe, cell, target = LANGS[name]
             if shutil.which(exe) is None:
-                print(f"{name:8} {'-':>8} {'-':>8} {'-':>9} {'-':>11}  ({exe} not installed)")
+                print(f"{name:8} {'-':>8} {'-':>8} {'-':>8} {'-':>9} {'-':>11}  ({exe} not installed)")
                 continue
             start, cell_s = measure(name, cell, args.starts, args.cells)
+            raw = raw_time(name)
+            raw_ms = f"{raw * 1000:.1f}" if raw is not None else "-"
             ratio = f"{cell_s * 1000 / target:.2f}" if target else "-"
-            print(f"{name:8} {start:8.2f} {cell_s * 1000:8.1f} {target or '-':>9} {ratio:>11}", flush=True)
+            print(f"{name:8} {start:8.2f} {cell_s * 1000:8.1f} {raw_ms:>8} {target or '-':>9} {ratio:>11}",
+                  flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -24,3 +24,43 @@ class LuaKernelTests(kernellib.LanguageKernelTests):
         self.collect(self.kc.execute('error("x")'))
         reply, out = self.collect(self.kc.execute("print(kept)"))
         self.assertIn("42", out)
+
+
+def test_children_die_with_the_kernel() -> None:
+    """A kernel killed with SIGKILL (no cleanup possible) takes its interpreter along."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    import pytest
+    from jupyter_client.manager import start_new_kernel
+
+    from ai.backend.kernel.languages.kernelbase.common import process_tree
+
+    if shutil.which("lua5.4") is None:
+        pytest.skip("lua5.4 is not installed")
+    kernellib.install_kernelspecs()
+    km, kc = start_new_kernel(kernel_name="lua", startup_timeout=60)
+    try:
+        kc.execute("while true do end")
+        time.sleep(1.0)
+        pid = km.provisioner.process.pid
+        children = [p for p in process_tree(pid) if p != pid]
+        assert children, "the kernel has no interpreter child"
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in children):
+            time.sleep(0.05)
+        alive = []
+        for p in children:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        alive.append(p)
+            except OSError:
+                pass
+        assert not alive, f"children outlived the kernel: {alive}"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -85,6 +85,9 @@ class CKernel(CompiledKernel):
                 + "int main(void) {\n" + indent(body) + "    return 0;\n}\n")
 
     def build(self, src: Path, workdir: Path) -> list[str]:
+        if self.pch_thread is not None:
+            self.pch_thread.join()  # waiting is cheaper than parsing the headers without it
+            self.pch_thread = None
         exe = workdir / "main"
         self.compile([self.compiler, *self.flags, "-include", str(self.prelude),
                       "-o", str(exe), str(src), "-lm"], workdir)
