@@ -88,7 +88,19 @@ class ShellKernel(BashKernel):
             if not silent:
                 self.send_response(self.iopub_socket, "error", content)
             reply = {"status": "error", "execution_count": self.execution_count, **content}
+        elif reply.get("status") == "error" and reply.get("ename") == "":
+            status = reply.get("evalue", "")
+            reply = {**reply, "ename": "ExitCode", "evalue": f"exit status {status}",
+                     "traceback": reply.get("traceback") or [f"exit status {status}"]}
         return reply
+
+    def send_response(self, stream: Any, msg_type: str, content: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # bash_kernel reports a failing command as ename "" / evalue "<status>": name it
+        if msg_type == "error" and isinstance(content, dict) and content.get("ename") == "":
+            status = content.get("evalue", "")
+            content = {**content, "ename": "ExitCode", "evalue": f"exit status {status}",
+                       "traceback": content.get("traceback") or [f"exit status {status}"]}
+        return super().send_response(stream, msg_type, content, *args, **kwargs)
 
     def do_is_complete(self, code: str) -> dict[str, Any]:
         proc = subprocess.run(["bash", "-n"], input=code, capture_output=True, text=True)
