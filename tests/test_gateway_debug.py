@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from ai.backend.kernel.gateway.client import ChannelsClient
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env
+from ai.backend.kernel.gateway.testing import GatewayProcess, JupyterServerProcess, isolated_env
 
 pytest.importorskip("debugpy")
 
@@ -18,9 +18,19 @@ CODE = "a = 10\nb = a * 2\nc = a + b\nprint(c)\n"
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    proc = GatewayProcess(env=isolated_env(str(tmp_path_factory.mktemp("dbg"))), token=TOKEN)
+    env = isolated_env(str(tmp_path_factory.mktemp("dbg")))
+    proc = GatewayProcess(env=env, token=TOKEN)
+    proc.env = env
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def jserver(gw, tmp_path_factory):
+    pytest.importorskip("jupyter_server")
+    server = JupyterServerProcess(gw.url, TOKEN, str(tmp_path_factory.mktemp("dbgroot")), gw.env)
+    yield server
+    server.stop()
 
 
 class Debugger:
@@ -64,11 +74,18 @@ class Debugger:
         return self.wait(lambda: next((e for e in self.events if e.get("event") == name), None))
 
 
-@pytest.mark.parametrize("proto", ["v1", "json"])
-def test_debug_session_through_websocket(gw, proto):
-    kid = requests.post(gw.url + "/api/kernels", headers=gw.headers, json={"name": "python3"}).json()["id"]
+@pytest.mark.parametrize("route", ["v1", "json", "jupyter_server"])
+def test_debug_session_through_websocket(gw, route, request):
+    if route == "jupyter_server":  # JupyterLab's path: browser -> jupyter_server -> our gateway
+        js = request.getfixturevalue("jserver")
+        kid = requests.post(js.url + "/api/kernels", headers=js.headers, json={"name": "python3"}).json()["id"]
+    else:
+        kid = requests.post(gw.url + "/api/kernels", headers=gw.headers, json={"name": "python3"}).json()["id"]
     try:
-        d = Debugger(ChannelsClient(gw.url, kid, TOKEN, proto))
+        if route == "jupyter_server":
+            d = Debugger(ChannelsClient(js.url, kid, js.token, "json"))
+        else:
+            d = Debugger(ChannelsClient(gw.url, kid, TOKEN, route))
         info = d.dap("debugInfo")
         assert info["isStarted"] is False
         d.dap("initialize", {

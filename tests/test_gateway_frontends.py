@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 
@@ -14,18 +12,12 @@ import pytest
 import requests
 
 from ai.backend.kernel.gateway.client import ChannelsClient, stdout_of
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env
+from ai.backend.kernel.gateway.testing import GatewayProcess, JupyterServerProcess, isolated_env
 
 TOKEN = "gw-token"
 JS_TOKEN = "js-token"
 
 pytest.importorskip("jupyter_server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,34 +34,9 @@ def gw(env):
 
 @pytest.fixture(scope="module")
 def jserver(gw, env, tmp_path_factory):
-    root = tmp_path_factory.mktemp("nbroot")
-    port = free_port()
-    argv = [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", "--ip=127.0.0.1",
-            f"--port={port}", "--port-retries=0", f"--ServerApp.root_dir={root}",
-            f"--IdentityProvider.token={JS_TOKEN}", f"--gateway-url={gw.url}",
-            f"--GatewayClient.auth_token={TOKEN}"]
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/api", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("jupyter server did not start: " + (root / "server.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield base
-    proc.terminate()  # before the gateway (it would retry DELETEs against a dead gateway)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
+    server = JupyterServerProcess(gw.url, TOKEN, str(tmp_path_factory.mktemp("nbroot")), env, token=JS_TOKEN)
+    yield server.url
+    server.stop()  # before the gateway (it would retry DELETEs against a dead gateway)
 
 
 def js(method, base, path, **kw):

@@ -98,3 +98,53 @@ def isolated_env(root: str, **extra: str) -> dict[str, str]:
             os.path.abspath(__file__)))))), env.get("PYTHONPATH", "")] if p)
     env.update(extra)
     return env
+
+
+class JupyterServerProcess:
+    """`jupyter server --gateway-url=<gateway>`: the server JupyterLab runs on, as a gateway client."""
+
+    def __init__(self, gateway_url: str, gateway_token: str, root_dir: str, env: Mapping[str, str],
+                 token: str = "js-token", timeout: float = 60.0) -> None:
+        import socket
+
+        import requests
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.token = token
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = os.path.join(root_dir, "jupyter-server.log")
+        argv = [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", "--ip=127.0.0.1",
+                f"--port={port}", "--port-retries=0", f"--ServerApp.root_dir={root_dir}",
+                f"--IdentityProvider.token={token}", f"--gateway-url={gateway_url}",
+                f"--GatewayClient.auth_token={gateway_token}"]
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url + "/api", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                with open(self.log_path) as fh:
+                    raise RuntimeError("jupyter server did not start:\n" + fh.read()[-3000:])
+            time.sleep(0.2)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop it before the gateway: it retries DELETEs against a gateway that is gone."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
