@@ -109,6 +109,9 @@ def test_api_requires_token(gw):
         assert r.json()["reason"] == "Unauthorized" and "token" in r.json()["message"]
     assert get(gw, "/no/such/thing").status_code == 404
     assert get(gw, "/no/such/thing").json()["reason"] == "Not Found"
+    spec = get(gw, "/api/swagger.json").json()
+    assert "/api/kernels/{kernel_id}/channels" in spec["paths"]
+    assert get(gw, "/api/swagger.yaml").headers["Content-Type"] == "text/yaml"
 
 
 def test_cors_and_origin(gw):

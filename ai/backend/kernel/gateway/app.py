@@ -16,6 +16,7 @@ from .handlers.channels import ChannelsHandler
 from .handlers.kernels import KernelActionHandler, KernelHandler, MainKernelHandler
 from .handlers.kernelspecs import KernelSpecHandler, KernelSpecResourceHandler, KernelSpecsHandler
 from .handlers.sessions import SessionHandler, SessionRootHandler
+from .handlers.spec import SpecHandler
 from .state import BaseEnv, GatewayState
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def make_app(state: GatewayState) -> web.Application:
     routes = [
         (r"api/?", ApiHandler),
         (r"api/status", StatusHandler),
+        (r"api/swagger\.(?P<fmt>json|yaml)", SpecHandler),
         (r"api/kernelspecs/?", KernelSpecsHandler),
         (r"api/kernelspecs/(?P<name>[^/]+)/?", KernelSpecHandler),
         (r"kernelspecs/(?P<name>[^/]+)/(?P<path>.+)", KernelSpecResourceHandler),
