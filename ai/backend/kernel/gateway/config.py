@@ -5,9 +5,10 @@ A plain `Configurable`, so the runner application can list it in its `classes` (
 """
 from __future__ import annotations
 
+import ast
 import os
 
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 from traitlets.config import Configurable
 
 TOKEN_ENV = "KRUNNER_GATEWAY_TOKEN"
@@ -44,7 +45,8 @@ class GatewayConfig(Configurable):
     # kernels
     env_allowlist = List(
         Unicode(),
-        help="names of client-sent `env` variables passed to new kernels besides KERNEL_* ('*' = all)",
+        help="names of client-sent `env` variables passed to new kernels besides KERNEL_* ('*' = all); "
+        "also accepts 'A,B' [KRUNNER_GATEWAY_ENV_ALLOWLIST]",
     ).tag(config=True)
     list_kernels = Bool(True, help="allow GET /api/kernels and /api/sessions (JupyterLab polls them)").tag(config=True)
     max_kernels = Integer(0, help="upper bound of kernels (running + starting); 0 = unlimited").tag(config=True)
@@ -71,6 +73,25 @@ class GatewayConfig(Configurable):
     @default("ip")
     def _default_ip(self) -> str:
         return os.environ.get("KRUNNER_GATEWAY_IP", "127.0.0.1")
+
+    @default("env_allowlist")
+    def _default_env_allowlist(self) -> list[str]:
+        return [n for n in os.environ.get("KRUNNER_GATEWAY_ENV_ALLOWLIST", "").split(",") if n.strip()]
+
+    @validate("env_allowlist")
+    def _split_env_allowlist(self, proposal) -> list[str]:
+        """Accept `A,B` and a list literal given to a parent app that does not know this trait."""
+        names: list[str] = []
+        for item in proposal["value"]:
+            text = item.strip()
+            if text.startswith("["):
+                try:
+                    names += [str(x).strip() for x in ast.literal_eval(text)]
+                    continue
+                except (ValueError, SyntaxError):
+                    pass
+            names += [n.strip() for n in text.split(",") if n.strip()]
+        return names
 
     @default("token")
     def _default_token(self) -> str:
