@@ -15,6 +15,7 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from . import __version__
+from .gateway.config import GatewayConfig
 from .kernels import KernelHub
 
 
@@ -96,7 +97,7 @@ class RunnerApp(Application):
         "debug": ({"RunnerApp": {"debug": True}}, "log at DEBUG level"),
         "legacy-batch-frames": ({"RunnerApp": {"legacy_batch_frames": True}}, "original batch frame sequence"),
     }
-    classes = [KernelHub]
+    classes = [KernelHub, GatewayConfig]
 
     @default("replin_port")
     def _replin_default(self) -> int:

@@ -200,7 +200,8 @@ class Runner:
         from .gateway import start_gateway
 
         self._gateway = await start_gateway(
-            self.hub, ip=self.app.gateway_ip, port=self.app.gateway_port, token=self.app.gateway_token, config=self.app.config
+            self.hub, ip=self.app.gateway_ip, port=self.app.gateway_port, token=self.app.gateway_token,
+            config=self.app.config, base_env=lambda: self.child_env,
         )
         self.gateway_url = f"http://{self.app.gateway_ip}:{self._gateway.port}"
         log.info("gateway listening on %s", self.gateway_url)
