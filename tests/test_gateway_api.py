@@ -397,6 +397,8 @@ def test_ws_auth_and_unknown_kernel(gw, kernel):
     with pytest.raises(websocket.WebSocketBadStatusException) as exc:
         websocket.create_connection(f"{base}/api/kernels/{uuid.uuid4()}/channels?token={TOKEN}", timeout=10)
     assert exc.value.status_code == 404
+    plain = get(gw, f"/api/kernels/{kernel}/channels")
+    assert plain.status_code == 400 and "websocket" in plain.json()["message"]
     ws = websocket.create_connection(f"{base}/api/kernels/{kernel}/channels?session_id=y",
                                      header=[f"Authorization: token {TOKEN}"], timeout=10)
     ws.close()

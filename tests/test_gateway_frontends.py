@@ -76,6 +76,18 @@ def test_jupyter_server_gateway_mode_session_execute_interrupt_restart(gw, jserv
 
     listed = js("GET", jserver, "/api/kernels").json()
     assert kid in [k["id"] for k in listed]
+    # a notebook session bound to the runner's main kernel (how JupyterLab attaches to it)
+    main = requests.get(gw.url + "/api/status", headers=gw.headers).json()["main_kernel_id"]
+    r = js("POST", jserver, "/api/sessions",
+           json={"path": "agent.ipynb", "name": "agent.ipynb", "type": "notebook", "kernel": {"id": main}})
+    assert r.status_code == 201 and r.json()["kernel"]["id"] == main, r.text
+    assert main in [k["id"] for k in js("GET", jserver, "/api/kernels").json()]
+    m = ChannelsClient(jserver, main, JS_TOKEN, "json", session_id=uuid.uuid4().hex)
+    assert stdout_of(m.execute("print('main kernel via lab')")[1]) == "main kernel via lab\n"
+    m.close()
+    d = js("DELETE", jserver, f"/api/sessions/{r.json()['id']}")
+    assert d.status_code == 403  # our refusal to shut the main kernel down reaches JupyterLab
+    assert requests.get(f"{gw.url}/api/kernels/{main}", headers=gw.headers).status_code == 200
     assert js("DELETE", jserver, f"/api/sessions/{session['id']}").status_code == 204
     assert requests.get(f"{gw.url}/api/kernels/{kid}", headers=gw.headers).status_code == 404
 

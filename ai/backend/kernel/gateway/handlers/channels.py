@@ -48,6 +48,8 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
 
     async def get(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:
         self.gateway.kernel_manager(kernel_id)  # 404 before the upgrade
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise web.HTTPError(400, "this endpoint is a websocket: send `Upgrade: websocket`")
         await super().get(kernel_id, *args, **kwargs)
 
     async def open(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:
