@@ -125,9 +125,9 @@ class JavaKernel(CompiledKernel):
             self.stream("stderr", text)
         return True
 
-    def do_shutdown(self, restart: bool) -> dict[str, Any]:
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         self.stop_server()
-        return super().do_shutdown(restart)
+        return await super().do_shutdown(restart)
 
     def build(self, src: Path, workdir: Path) -> list[str]:
         if self.server is None:

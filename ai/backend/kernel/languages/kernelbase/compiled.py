@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ipykernel.kernelbase import Kernel  # noqa: F401  (re-exported for subclass type hints)
 
 from .base import LanguageKernel
 from .common import scratch_dir, StdinWatch, default_sigint
@@ -201,6 +200,6 @@ class CompiledKernel(LanguageKernel):
                     return
                 time.sleep(0.01)
 
-    def do_shutdown(self, restart: bool) -> dict[str, Any]:
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         shutil.rmtree(self.build_root, ignore_errors=True)
         return {"status": "ok", "restart": restart}

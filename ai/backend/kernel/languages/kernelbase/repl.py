@@ -142,7 +142,7 @@ class ReplKernel(LanguageKernel):
             self.child.close(force=True)
             self.child = None
 
-    def do_shutdown(self, restart: bool) -> dict[str, Any]:
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         self.kill_repl()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         return {"status": "ok", "restart": restart}
