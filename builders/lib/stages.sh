@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Stages shared by both flavours. The flavour file (lib/static-*.sh) provides:
 #   flavour_check_host, flavour_fetch_sources, flavour_build_root, flavour_build_cpython,
-#   flavour_finish, flavour_verify_args
+#   flavour_finish, flavour_verify_args, flavour_label_extra, flavour_deps_id
 # Variables set by build.sh: FLAVOUR ARCH WORK SRC_DIR B T PREFIX LOG_DIR JOBS ...
 
 # fetch_any PKG[=VER] WANT_DEBIAN: like fetch_source, but without a version it tries the
@@ -48,12 +48,32 @@ apply_debian_patches() {
     PATCHES_APPLIED=$n
 }
 
+# The installed interpreter (before any pip) is cached under WORK/cpython/KEY, so builds that
+# differ only in their dependency set or runner wheel skip the compile.
+cpython_key() {
+    { echo "$FLAVOUR $PREFIX $RELEASE $(basename "$PY_ORIG") $(basename "${PY_DEBIAN:-none}") $(flavour_deps_id)"
+      cat "$BUILDERS_DIR/lib/cpython-build.sh" "$BUILDERS_DIR/lib/debian-only-patches.txt"
+      declare -f flavour_build_cpython; } | sha256sum | cut -c1-16
+}
+
 build_cpython() {
+    local cache; cache=$WORK/cpython/$(cpython_key)
     rm -rf "$T" "$B/python"; mkdir -p "$T" "$B"
+    if [ "$REBUILD" = 0 ] && [ -f "$cache/.complete" ]; then
+        cp -a "$cache/tree/." "$T/"
+        PATCHES_APPLIED=$(cat "$cache/patches-applied")
+        say "    cached interpreter ($cache)"
+        return 0
+    fi
     unpack "$PY_ORIG" "$B/python"
     PATCHES_APPLIED=0
     if [ -n "${PY_DEBIAN:-}" ]; then apply_debian_patches "$B/python" "$PY_DEBIAN" || return 1; fi
-    flavour_build_cpython
+    flavour_build_cpython || return 1
+    rm -rf "$cache"; mkdir -p "$cache"
+    cp -a "$T" "$cache/tree"
+    echo "$PATCHES_APPLIED" >"$cache/patches-applied"
+    touch "$cache/.complete"
+    rm -rf "$B/python"
 }
 
 runner_wheel() {  # build a wheel of this repository without touching its work tree
@@ -92,6 +112,10 @@ trim_tree() {
            "$T"/bin/idle3* "$T"/bin/2to3* "$T/share/man"
     # tests of installed distributions (one level below site-packages); nothing imports them
     find "$lib/site-packages" -mindepth 2 -maxdepth 2 -type d \( -name tests -o -name test \) -prune -exec rm -rf {} +
+    # debugpy's attach-to-PID helpers are glibc binaries injected into other processes through
+    # gdb (not loaded by the runtime); they would need the image's libstdc++. Windows/macOS files too.
+    rm -rf "$lib"/site-packages/debugpy/_vendored/pydevd/pydevd_attach_to_process/{*.so,*.dylib,*.dll,*.exe,*.pdb}
+    find "$lib/site-packages" -type f \( -name '*.dll' -o -name '*.exe' -o -name '*.dylib' -o -name '*.pdb' \) -delete
     find "$T" -name __pycache__ -type d -prune -exec rm -rf {} +
     find "$T" -name '*.a' -path '*/config-3.11*' -delete
 }

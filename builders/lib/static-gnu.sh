@@ -8,7 +8,7 @@ GNU_ROOT_PKGS=build-essential,pkg-config,perl,libffi-dev,libbz2-dev,liblzma-dev,
 GNU_STATIC_LIBS=(ffi z bz2 lzma sqlite3 uuid ncursesw panelw tinfo)
 
 flavour_check_host() {
-    need_tools debootstrap:debootstrap patch:patch xz:xz-utils unshare:util-linux chroot:coreutils \
+    need_tools debootstrap:debootstrap patchelf:patchelf patch:patch xz:xz-utils unshare:util-linux chroot:coreutils \
         objdump:binutils ldd:libc-bin
 }
 
@@ -87,6 +87,8 @@ vendor_cxx_runtime() {
             for f in "$d"/*.so*; do
                 if objdump -p "$f" 2>/dev/null | grep -q "NEEDED *$lib"; then
                     cp -L "$GNU_ROOT/usr/lib/$ma/$lib" "$d/$lib" 2>/dev/null || cp -L "$GNU_ROOT/lib/$ma/$lib" "$d/$lib"
+                    # so that libstdc++ finds the vendored libgcc_s next to it, too
+                    patchelf --set-rpath '$ORIGIN' "$d/$lib"
                     n=$((n + 1)); break
                 fi
             done
@@ -101,6 +103,8 @@ flavour_finish() {
 }
 
 flavour_verify_args() { echo "--flavour static-gnu"; }
+
+flavour_deps_id() { echo "$GNU_SUITE $GNU_DEPS"; }
 
 flavour_label_extra() {
     local floor; floor=$(objdump -T "$T/bin/python3.11" | grep -oE 'GLIBC_[0-9.]+' | sort -Vu | tail -n1)

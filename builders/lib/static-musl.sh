@@ -83,7 +83,7 @@ build_musl_libs() {  # into $1: static, position-independent archives and header
 flavour_build_root() {
     make_musl_cc
     local key; key=$( { for p in "${MUSL_LIBS[@]}"; do basename "${LIB_ORIG[$p]}"; done; basename "$OPENSSL_ORIG"
-        sha256sum "$BUILDERS_DIR/lib/static-musl.sh" | cut -c1-16; musl-gcc -dumpversion; } | sha256sum | cut -c1-16)
+        declare -f build_musl_libs; musl-gcc -dumpversion; } | sha256sum | cut -c1-16)
     MUSL_DEPS=$DEPS_CACHE/$key
     if [ "$REBUILD" = 0 ] && [ -f "$MUSL_DEPS/.complete" ]; then
         say "    static libs: cached ($MUSL_DEPS)"
@@ -118,6 +118,8 @@ flavour_build_cpython() {
 flavour_finish() { :; }   # musllinux wheels graft their own libstdc++/libgcc_s
 
 flavour_verify_args() { echo "--flavour static-musl"; }
+
+flavour_deps_id() { basename "$MUSL_DEPS"; }
 
 flavour_label_extra() {
     printf '{"libc": "musl %s (own loader at %s/lib/ld-musl-x86_64.so.1)", "runs_on": "any x86_64 Linux root filesystem"}' \
