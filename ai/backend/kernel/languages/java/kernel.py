@@ -21,6 +21,19 @@ JAVA_KEYWORDS = ("abstract assert boolean break byte case catch char class const
 JAVA_BUILTINS = ("System out println print printf String Integer Long Double Math List ArrayList Map HashMap "
                  "Set HashSet Arrays Collections Scanner StringBuilder Object Exception RuntimeException "
                  "length size add get put").split()
+# statement cells: System.out is flushed before every read of System.in, so a prompt written
+# with print() reaches the front-end before the program waits for input
+FLUSH_BEFORE_READ = """    static {
+        final InputStream krbIn = System.in;
+        System.setIn(new FilterInputStream(krbIn) {
+            @Override public int read() throws IOException { System.out.flush(); return super.read(); }
+            @Override public int read(byte[] b, int o, int n) throws IOException {
+                System.out.flush();
+                return super.read(b, o, n);
+            }
+        });
+    }
+"""
 COMPILE_SERVER = Path(__file__).with_name("kernel_compile_server.java")
 TYPE_RE = re.compile(r"^((public|private|protected|abstract|final|static|sealed)\s+)*(class|interface|enum|record)\b")
 MEMBER_RE = re.compile(r"^((public|private|protected|static|final|synchronized)\s+)+")
@@ -59,7 +72,7 @@ class JavaKernel(CompiledKernel):
                 unit = unit[: len(unit) - len(stripped)] + "static " + stripped
             members.append(unit)
         head = "import java.util.*;\nimport java.io.*;\n" + "".join(u.strip() + "\n" for u in imports)
-        return (head + "public class Main {\n" + indent(members)
+        return (head + "public class Main {\n" + FLUSH_BEFORE_READ + indent(members)
                 + "    public static void main(String[] args) throws Exception {\n"
                 + indent(body, " " * 8) + "    }\n}\n")
 
