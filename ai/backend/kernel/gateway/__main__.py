@@ -61,6 +61,7 @@ class GatewayApp(Application):
         hub = KernelHub(parent=self, connection_dir=self.runtime_dir)
         if self.main_kernel:
             hub.main_kernel_id = await hub.start_kernel(self.main_kernel)
+            log.info("main kernel %s: connection file %s", hub.main_kernel_id, hub.connection_file(hub.main_kernel_id))
         server = await start_gateway(hub, config=GatewayConfig(parent=self))
         log.info("serving on %s (runtime dir %s)", server.url, self.runtime_dir)
         stop = asyncio.Event()
