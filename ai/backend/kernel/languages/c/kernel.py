@@ -52,7 +52,7 @@ class CKernel(CompiledKernel):
     std_flags: tuple[str, ...] = ("-std=gnu17",)
     prelude_name = "krb_prelude.h"
     default_headers = ("stdio.h", "stdlib.h", "string.h", "math.h", "stdbool.h", "stdint.h", "ctype.h")
-    precompile = False  # C headers parse fast; C++'s are worth a precompiled header
+    precompile = True  # the prelude's headers are parsed once (C: ~20 ms a cell, C++: ~400 ms)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

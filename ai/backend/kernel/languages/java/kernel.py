@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..kernelbase.common import launch
-from ..kernelbase.common import default_sigint
+from ..kernelbase.common import load_libc, default_sigint
 from ..kernelbase.compiled import CompiledKernel, CompileError
 from ..kernelbase.wrapping import indent, looks_like_function, partition
 
@@ -94,6 +94,7 @@ class JavaKernel(CompiledKernel):
         with self.server_lock:
             if self.server is not None and self.server.poll() is None:
                 return
+            load_libc()
             self.server = subprocess.Popen(
                 ["java", *FAST_JVM, str(COMPILE_SERVER)], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8",

@@ -138,6 +138,20 @@ def blocked_on_stdin(pid: int) -> bool:
 
 
 _PR_SET_PDEATHSIG = 1
+_LIBC: Any = None
+
+
+def load_libc() -> Any:
+    """libc through ctypes, loaded in the parent (a child after fork must not import anything)."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        try:
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            _LIBC = False
+    return _LIBC
 
 
 def die_with_parent() -> None:
@@ -147,17 +161,22 @@ def die_with_parent() -> None:
     runaway program or interpreter once the kernel is gone. The signal comes when the THREAD
     that forked exits: start long-lived children from the main thread.
     """
-    try:
-        import ctypes
+    libc = _LIBC  # set up by the parent (see pdeathsig_argv / default_sigint's callers)
+    if libc:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+
+def pdeathsig_argv() -> list[str]:
+    """A prefix that gives a program PR_SET_PDEATHSIG without a Python preexec_fn (which forces
+    a slow fork of the whole kernel): util-linux's `setpriv`, when it is there."""
+    import shutil
+
+    return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 
 
 def default_sigint() -> None:
     """preexec_fn: children must not inherit the kernel's ignored SIGINT (exec keeps SIG_IGN),
-    and must not outlive the kernel."""
+    and must not outlive the kernel. Call `load_libc()` in the parent before using it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     die_with_parent()

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 
 from .base import LanguageKernel
-from .common import scratch_dir, StdinWatch, default_sigint
+from .common import StdinWatch, load_libc, default_sigint, pdeathsig_argv, scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,11 @@ class CompiledKernel(LanguageKernel):
 
     def compile(self, argv: list[str], workdir: Path) -> None:
         """Run one toolchain step; raise CompileError with its diagnostics when it fails."""
+        # no preexec_fn: it would force a fork of the whole kernel; the compiler is short-lived
+        # and, as we run inside do_execute, SIGINT is not ignored (exec resets it to default)
         proc = subprocess.run(argv, cwd=workdir, env=self.child_env(), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              preexec_fn=default_sigint, start_new_session=True)
+                              start_new_session=True)
         # diagnostics name the file relative to the cell's build directory, not our temp path
         text = proc.stdout.decode("utf-8", "replace").replace(f"{workdir}/", "")
         if proc.returncode != 0:
@@ -115,9 +117,13 @@ class CompiledKernel(LanguageKernel):
 
     def run_program(self, argv: list[str]) -> int:
         """Run the program in its own session, streaming output and answering stdin reads."""
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        prefix = pdeathsig_argv()
+        if not prefix:
+            load_libc()
+        proc = subprocess.Popen([*prefix, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=self.child_env(), cwd=os.getcwd(),
-                                preexec_fn=default_sigint, start_new_session=True)
+                                preexec_fn=None if prefix else default_sigint,
+                                start_new_session=True)
         assert proc.stdin and proc.stdout and proc.stderr
         decoders = {proc.stdout.fileno(): ("stdout", codecs.getincrementaldecoder("utf-8")("replace")),
                     proc.stderr.fileno(): ("stderr", codecs.getincrementaldecoder("utf-8")("replace"))}

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import pexpect
 
 from .base import LanguageKernel
-from .common import scratch_dir, StdinWatch, default_sigint
+from .common import StdinWatch, load_libc, default_sigint, scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class ReplKernel(LanguageKernel):
                 os.close(fd)
 
         argv = self.spawn_argv()
+        load_libc()  # loaded here: the forked child only calls prctl through it
         self.child = pexpect.spawn(argv[0], argv[1:], echo=False, encoding="utf-8",
                                    codec_errors="replace", env=self.repl_env(), cwd=os.getcwd(),
                                    preexec_fn=preexec, dimensions=(50, 200))
