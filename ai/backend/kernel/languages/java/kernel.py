@@ -72,9 +72,10 @@ class JavaKernel(CompiledKernel):
                 unit = unit[: len(unit) - len(stripped)] + "static " + stripped
             members.append(unit)
         head = "import java.util.*;\nimport java.io.*;\n" + "".join(u.strip() + "\n" for u in imports)
-        return (head + "public class Main {\n" + FLUSH_BEFORE_READ + indent(members)
+        # the helper goes last, so diagnostics' line numbers stay close to the cell's
+        return (head + "public class Main {\n" + indent(members)
                 + "    public static void main(String[] args) throws Exception {\n"
-                + indent(body, " " * 8) + "    }\n}\n")
+                + indent(body, " " * 8) + "    }\n" + FLUSH_BEFORE_READ + "}\n")
 
     def source_for(self, program: str) -> str:
         m = re.search(r"\bpublic\s+(?:final\s+)?class\s+(\w+)", program)
