@@ -34,6 +34,18 @@ glibc_version() {
     strings "$(realpath "$f")" | grep -oE 'release version [0-9]+\.[0-9]+' | grep -oE '[0-9]+\.[0-9]+$' | head -n1
 }
 
+# copy_from_root ROOT PATH DEST: copy ROOT/PATH, following symlinks *inside* ROOT (Debian's
+# /lib64/ld-linux-x86-64.so.2 is an absolute link that must not resolve to the host's file).
+copy_from_root() {
+    local root=$1 p=$2 dest=$3 t n=0
+    while [ -L "$root$p" ] && [ $n -lt 20 ]; do
+        t=$(readlink "$root$p")
+        case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac
+        n=$((n + 1))
+    done
+    cp "$root$p" "$dest"
+}
+
 make_rootfs() {  # make_rootfs NAME -> prints its path
     local name=$1 r=$WORK/rootfs/$1
     if [ -f "$r/.krunner-rootfs" ]; then echo "$r"; return 0; fi
@@ -46,13 +58,14 @@ make_rootfs() {  # make_rootfs NAME -> prints its path
             echo "libc=glibc $(glibc_version "$r.tmp")" >"$r.tmp/.krunner-rootfs" ;;
         tiny-glibc)
             # glibc from the oldest Debian rootfs we have (bullseye when it was built), else the host's
-            local src=/ l ma=x86_64-linux-gnu
+            local src="" l ma=x86_64-linux-gnu
             [ -f "$WORK/rootfs/debian-bullseye/.krunner-rootfs" ] && src=$WORK/rootfs/debian-bullseye
             mkdir -p "$r.tmp/lib/$ma" "$r.tmp/lib64"
             for l in "${GLIBC_RUNTIME_LIBS[@]}"; do
-                cp -L "$src/lib/$ma/$l" "$r.tmp/lib/$ma/$l" 2>/dev/null || cp -L "$src/usr/lib/$ma/$l" "$r.tmp/lib/$ma/$l"
+                copy_from_root "$src" "/lib/$ma/$l" "$r.tmp/lib/$ma/$l" 2>/dev/null ||
+                    copy_from_root "$src" "/usr/lib/$ma/$l" "$r.tmp/lib/$ma/$l" || return 1
             done
-            cp -L "$src/lib64/ld-linux-x86-64.so.2" "$r.tmp/lib64/"
+            copy_from_root "$src" /lib64/ld-linux-x86-64.so.2 "$r.tmp/lib64/ld-linux-x86-64.so.2" || return 1
             _busybox "$r.tmp"; _rootfs_etc "$r.tmp"
             echo "libc=glibc $(glibc_version "$r.tmp")" >"$r.tmp/.krunner-rootfs" ;;
         musl)
