@@ -21,35 +21,48 @@ DECL_RE = re.compile(r"^(data|type|newtype|class|instance|deriving|infix[lr]?)\b
 ERROR_RE = re.compile(r":\d+:\d+(-\d+)?: error|^\*\*\* Exception|<interactive>:.*error", re.M)
 
 
-def chunks(code: str) -> list[tuple[bool, str]]:
-    """Top-level chunks of a cell as (is_declaration, text); a chunk starts at column 0."""
-    result: list[tuple[bool, list[str]]] = []
-    for line in code.splitlines():
+def chunks(code: str) -> list[tuple[bool, int, list[str]]]:
+    """Top-level chunks of a cell as (is_declaration, first line number, lines); a chunk starts
+    at column 0 and runs until the next one (indented, blank and comment lines included)."""
+    result: list[tuple[bool, int, list[str]]] = []
+    for number, line in enumerate(code.splitlines(), 1):
         if line.strip() and not line[0].isspace() and not line.lstrip().startswith("--"):
             decl = bool(DECL_RE.match(line)) and not line.startswith("import ")
-            result.append((decl, [line]))
+            result.append((decl, number, [line]))
         elif result:
-            result[-1][1].append(line)
+            result[-1][2].append(line)
         elif line.strip():
-            result.append((False, [line]))
-    return [(decl, "\n".join(lines)) for decl, lines in result]
+            result.append((False, number, [line]))
+    return result
 
 
-def script(code: str) -> str:
-    """The :script file for a cell."""
-    blocks: list[str] = []
-    pending: list[str] = []
-    for decl, text in chunks(code):
-        if decl:
-            pending.append(text)
+def script(code: str) -> tuple[str, list[int | None]]:
+    """The :script file for a cell, and for each of its lines (1-based) the cell's line."""
+    blocks: list[tuple[int, list[str]]] = []
+    pending: tuple[int, list[str]] | None = None
+    for decl, number, lines in chunks(code):
+        if decl:  # consecutive declarations share a block (they are contiguous in the cell)
+            pending = (pending[0], pending[1] + lines) if pending else (number, list(lines))
             continue
         if pending:
-            blocks.append("\n".join(pending))
-            pending = []
-        blocks.append(text)
+            blocks.append(pending)
+            pending = None
+        blocks.append((number, lines))
     if pending:
-        blocks.append("\n".join(pending))
-    return "".join(f":{{\n{b}\n:}}\n" if not b.startswith((":", "import ")) else b + "\n" for b in blocks)
+        blocks.append(pending)
+    out: list[str] = []
+    origin: list[int | None] = [None]  # index 0 unused: line numbers start at 1
+    for number, lines in blocks:
+        wrap = not lines[0].startswith((":", "import "))
+        if wrap:
+            out.append(":{")
+            origin.append(None)
+        out.extend(lines)
+        origin.extend(range(number, number + len(lines)))
+        if wrap:
+            out.append(":}")
+            origin.append(None)
+    return "".join(line + "\n" for line in out), origin
 
 
 class HaskellKernel(ReplKernel):
@@ -72,7 +85,22 @@ class HaskellKernel(ReplKernel):
         return ["ghci", "-v0", "-ignore-dot-ghci", "-ghci-script", str(setup)]
 
     def cell_command(self, code: str) -> str:
-        return f":script {self.cell_file(script(code), '.ghci')}"
+        text, self.origin = script(code)
+        return f":script {self.cell_file(text, '.ghci')}"
+
+    def clean_stderr(self, text: str) -> str:
+        """Diagnostics point at the cell's lines, not at our generated :script."""
+        origin = getattr(self, "origin", [None])
+
+        def cell_line(n: str) -> str:
+            i = int(n)
+            return str(origin[i]) if i < len(origin) and origin[i] is not None else n
+
+        text = super().clean_stderr(text)
+        if not re.search(r"\bcell\d+\.ghci:\d+:", text):
+            return text  # the program's own stderr: left alone
+        text = re.sub(r"\bcell\d+\.ghci:(\d+):", lambda m: f"cell:{cell_line(m.group(1))}:", text)
+        return re.sub(r"(?m)^(\s*)(\d+)( \|)", lambda m: m.group(1) + cell_line(m.group(2)) + m.group(3), text)
 
     def begin_cell(self) -> None:
         self.error_seen = False
