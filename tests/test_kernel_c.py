@@ -31,3 +31,9 @@ class CKernelTests(kernellib.LanguageKernelTests):
         reply, _ = self.collect(self.kc.execute("return 3;"))
         self.assertEqual(reply["content"]["status"], "error")
         self.assertIn("3", reply["content"]["evalue"])
+
+    def test_diagnostics_point_at_the_cell(self) -> None:
+        """Compiler messages name the cell's line, not the wrapped program's."""
+        reply, _ = self.collect(self.kc.execute("int a = 1;\nint b = ;"))
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertTrue(reply["content"]["evalue"].startswith("cell:2:"), reply["content"]["evalue"])

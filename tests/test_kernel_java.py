@@ -26,3 +26,8 @@ class JavaKernelTests(kernellib.LanguageKernelTests):
             'public class Hello {\n  public static void main(String[] a) { System.out.println("whole"); }\n}'))
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
         self.assertIn("whole", out)
+
+    def test_diagnostics_point_at_the_cell(self) -> None:
+        reply, _ = self.collect(self.kc.execute('int a = 1;\nint b = "x";'))
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertTrue(reply["content"]["evalue"].startswith("cell:2:"), reply["content"]["evalue"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..kernelbase.common import launch
 from ..kernelbase.compiled import CompiledKernel
-from ..kernelbase.wrapping import indent, looks_like_function, partition
+from ..kernelbase.wrapping import Program, looks_like_function, partition
 
 C_KEYWORDS = ("auto break case char const continue default do double else enum extern float for goto if "
               "inline int long register restrict return short signed sizeof static struct switch typedef "
@@ -77,12 +77,12 @@ class CKernel(CompiledKernel):
         if proc.returncode == 0:
             os.replace(tmp, self.build_root / f"{self.prelude_name}.gch")
 
-    def wrap(self, code: str) -> str:
+    def wrap(self, code: str) -> str | Program:
         if MAIN_RE.search(code):
             return code
         top, body = partition(code, c_is_declaration)
-        return ("".join(u if u.endswith("\n") else u + "\n" for u in top)
-                + "int main(void) {\n" + indent(body) + "    return 0;\n}\n")
+        return (Program().units(top).add("int main(void) {")
+                .units(body, "    ").add("    return 0;\n}"))
 
     def build(self, src: Path, workdir: Path) -> list[str]:
         if self.pch_thread is not None:

@@ -5,7 +5,7 @@ import re
 
 from ..c.kernel import C_BUILTINS, C_KEYWORDS, CKernel
 from ..kernelbase.common import launch
-from ..kernelbase.wrapping import indent, looks_like_function, partition
+from ..kernelbase.wrapping import Program, looks_like_function, partition
 
 CPP_KEYWORDS = C_KEYWORDS + ("class namespace template typename public private protected virtual "
                              "override const_cast static_cast dynamic_cast reinterpret_cast new delete "
@@ -41,12 +41,11 @@ class CppKernel(CKernel):
     def prelude_text(self) -> str:
         return super().prelude_text() + "using namespace std;\n"
 
-    def wrap(self, code: str) -> str:
+    def wrap(self, code: str) -> str | Program:
         if re.search(r"\bmain\s*\(", code):
             return code
         top, body = partition(code, cpp_is_declaration)
-        return ("".join(u if u.endswith("\n") else u + "\n" for u in top)
-                + "int main() {\n" + indent(body) + "    return 0;\n}\n")
+        return Program().units(top).add("int main() {").units(body, "    ").add("    return 0;\n}")
 
 
 if __name__ == "__main__":

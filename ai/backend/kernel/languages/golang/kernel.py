@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..kernelbase.common import launch
 from ..kernelbase.compiled import CompiledKernel
-from ..kernelbase.wrapping import indent, partition
+from ..kernelbase.wrapping import Program, partition
 
 GO_KEYWORDS = ("break case chan const continue default defer else fallthrough for func go goto if import "
                "interface map package range return select struct switch type var true false nil iota").split()
@@ -40,16 +40,17 @@ class GoKernel(CompiledKernel):
         env.setdefault("GOFLAGS", "-buildvcs=false")
         return env
 
-    def wrap(self, code: str) -> str:
+    def wrap(self, code: str) -> str | Program:
         if re.search(r"^\s*package\s+\w+", code, re.M):
             return code
         top, body = partition(code, lambda u: bool(DECL_RE.match(u)), newline_terminates=True)
         imported = set(re.findall(r'"([\w/]+)"', "".join(u for u in top if u.lstrip().startswith("import"))))
         used = {path for name, path in AUTO_IMPORTS.items() if re.search(rf"(?<![\w.]){name}\.", code)}
         extra = sorted(used - imported)
-        head = "package main\n\n" + "".join(f'import "{p}"\n' for p in extra)
-        return (head + "".join(u if u.endswith("\n") else u + "\n" for u in top)
-                + "\nfunc main() {\n" + indent(body) + "}\n")
+        program = Program().add("package main")
+        for path in extra:
+            program.add(f'import "{path}"')
+        return program.units(top).add("func main() {").units(body, "    ").add("}")
 
     def build(self, src: Path, workdir: Path) -> list[str]:
         exe = workdir / "main"

@@ -11,7 +11,7 @@ from typing import Any
 from ..kernelbase.common import launch
 from ..kernelbase.common import load_libc, default_sigint
 from ..kernelbase.compiled import CompiledKernel, CompileError
-from ..kernelbase.wrapping import indent, looks_like_function, partition
+from ..kernelbase.wrapping import Program, looks_like_function, map_lines, partition
 
 JAVA_KEYWORDS = ("abstract assert boolean break byte case catch char class const continue default do double "
                  "else enum extends final finally float for if implements import instanceof int interface "
@@ -57,25 +57,26 @@ class JavaKernel(CompiledKernel):
     toolchain = ("javac", "java")
     install_hint = "Install it with: apt-get install openjdk-17-jdk-headless"
 
-    def wrap(self, code: str) -> str:
+    def wrap(self, code: str) -> str | Program:
         if MAIN_RE.search(code):
             return code
         top, body = partition(code, java_is_declaration)
         imports = [u for u in top if u.lstrip().startswith("import ")]
-        members = []
+        program = Program().add("import java.util.*;\nimport java.io.*;").units(imports)
+        program.add("public class Main {")
         for unit in top:
             if unit in imports:
                 continue
             stripped = unit.lstrip()
+            text = str(unit)
             if "static" not in stripped.split("(")[0].split("{")[0]:
                 # statement cells call helpers from static main: make methods and classes static
-                unit = unit[: len(unit) - len(stripped)] + "static " + stripped
-            members.append(unit)
-        head = "import java.util.*;\nimport java.io.*;\n" + "".join(u.strip() + "\n" for u in imports)
-        # the helper goes last, so diagnostics' line numbers stay close to the cell's
-        return (head + "public class Main {\n" + indent(members)
-                + "    public static void main(String[] args) throws Exception {\n"
-                + indent(body, " " * 8) + "    }\n" + FLUSH_BEFORE_READ + "}\n")
+                text = text[: len(text) - len(stripped)] + "static " + stripped
+            program.add(text, unit.line, "    ")
+        program.add("    public static void main(String[] args) throws Exception {")
+        program.units(body, " " * 8).add("    }")
+        # the stdin helper goes last, so it does not shift the cell's lines
+        return program.add(FLUSH_BEFORE_READ).add("}")
 
     def source_for(self, program: str) -> str:
         m = re.search(r"\bpublic\s+(?:final\s+)?class\s+(\w+)", program)
@@ -131,7 +132,7 @@ class JavaKernel(CompiledKernel):
                 raise
             except OSError:
                 return False
-        text = "".join(lines).replace(f"{workdir}/", "")
+        text = map_lines("".join(lines).replace(f"{workdir}/", ""), src.name, self.origin)
         if line.strip() != "KRB-JAVAC 1":
             rows = [ln for ln in text.splitlines() if ln.strip()]
             summary = next((ln for ln in rows if "error" in ln), rows[0] if rows else "compilation failed")

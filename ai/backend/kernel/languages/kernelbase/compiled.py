@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 
 from .base import LanguageKernel
+from .wrapping import Program, map_lines
 from .common import StdinWatch, load_libc, default_sigint, pdeathsig_argv, scratch_dir
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,13 @@ class CompiledKernel(LanguageKernel):
         super().__init__(**kwargs)
         self.build_root = scratch_dir(self.language_info["name"])
         self.cell_no = 0
+        self.origin: list[int | None] | None = None
+        self.source_file = self.source_name
 
     # -- to override ------------------------------------------------------------------------
-    def wrap(self, code: str) -> str:
-        """The program for a cell: the cell itself, or the cell wrapped into an entry point."""
+    def wrap(self, code: str) -> str | Program:
+        """The program for a cell: the cell itself, or the cell wrapped into an entry point
+        (a `Program`, which maps its lines back to the cell's for diagnostics)."""
         return code
 
     def source_for(self, program: str) -> str:
@@ -76,8 +80,9 @@ class CompiledKernel(LanguageKernel):
                               start_new_session=True)
         # diagnostics name the file relative to the cell's build directory, not our temp path
         text = proc.stdout.decode("utf-8", "replace").replace(f"{workdir}/", "")
+        text = map_lines(text, self.source_file, self.origin)
         if proc.returncode != 0:
-            lines = [ln for ln in text.splitlines() if ln.strip()]
+            lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("# ")]
             summary = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else "")
             raise CompileError(summary.strip() or f"{argv[0]} exited with {proc.returncode}", text)
         if text.strip():  # warnings
@@ -91,8 +96,11 @@ class CompiledKernel(LanguageKernel):
         workdir = self.build_root / f"cell{self.cell_no}"
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        program = self.wrap(code)
+        wrapped = self.wrap(code)
+        program = wrapped.text if isinstance(wrapped, Program) else wrapped
+        self.origin = wrapped.origin if isinstance(wrapped, Program) else None
         src = workdir / self.source_for(program)
+        self.source_file = src.name
         src.write_text(program)
         try:
             argv = self.build(src, workdir)

@@ -103,14 +103,72 @@ def _strip_comments(unit: str) -> str:
     return text.strip()
 
 
+class Unit(str):
+    """A unit's text that also knows the cell line it starts on (`line`, 1-based)."""
+
+    line: int
+
+    def __new__(cls, text: str, line: int) -> "Unit":
+        unit = super().__new__(cls, text)
+        unit.line = line
+        return unit
+
+
 def partition(code: str, is_declaration: Callable[[str], bool], **kwargs: bool | str | None
-              ) -> tuple[list[str], list[str]]:
+              ) -> tuple[list[Unit], list[Unit]]:
     """(file-level units, statement units) of a cell, each in source order."""
-    top: list[str] = []
-    body: list[str] = []
-    for unit in split_units(code, **kwargs):  # type: ignore[arg-type]
-        (top if is_declaration(_strip_comments(unit)) else body).append(unit)
+    top: list[Unit] = []
+    body: list[Unit] = []
+    pos = 0
+    for text in split_units(code, **kwargs):  # type: ignore[arg-type]
+        start = code.index(text, pos)
+        pos = start + len(text)
+        unit = Unit(text, code.count("\n", 0, start) + 1)
+        (top if is_declaration(_strip_comments(text)) else body).append(unit)
     return top, body
+
+
+class Program:
+    """A generated source file that remembers which cell line each of its lines came from."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.origin: list[int | None] = [None]  # index = program line (1-based)
+
+    def add(self, text: str, line: int | None = None, prefix: str = "") -> "Program":
+        """Append `text` (newline-terminated); `line`: the cell line of its first line."""
+        if not text.endswith("\n"):
+            text += "\n"
+        if prefix:
+            text = "".join(prefix + ln if ln.strip() else ln for ln in text.splitlines(keepends=True))
+        count = text.count("\n")
+        self.parts.append(text)
+        self.origin.extend(range(line, line + count) if line is not None else [None] * count)
+        return self
+
+    def units(self, units: list[Unit], prefix: str = "") -> "Program":
+        for unit in units:
+            self.add(unit, unit.line, prefix)
+        return self
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def map_lines(diagnostics: str, filename: str, origin: list[int | None] | None) -> str:
+    """Diagnostics about the generated `filename` rewritten to point at the cell ("cell:L:")."""
+    if origin is None:
+        return diagnostics
+
+    def cell_line(number: str) -> str:
+        i = int(number)
+        return str(origin[i]) if i < len(origin) and origin[i] is not None else number
+
+    name = re.escape(filename)
+    text = re.sub(rf"(?:\./)?\b{name}:(\d+)", lambda m: f"cell:{cell_line(m.group(1))}", diagnostics)
+    # the source excerpts of gcc/rustc ("  12 | code"), only inside diagnostics
+    return re.sub(r"(?m)^(\s*)(\d+)( \|)", lambda m: m.group(1) + cell_line(m.group(2)) + m.group(3), text)
 
 
 FUNCTION_DEF = re.compile(r"^(?:[\w:<>,\*&\[\]]+\s+|[\w:<>,\*&\[\]]+(?=[\*&]))+\**&?\s*([A-Za-z_][\w:]*)\s*\([^;{]*\)\s*(?:const\s*)?(?:noexcept\s*)?(?:throws\s+[\w.,\s]+)?\{", re.S)
@@ -125,6 +183,6 @@ def looks_like_function(text: str) -> bool:
     return not (first and first.group(0) in CONTROL_WORDS) and m.group(1) not in CONTROL_WORDS
 
 
-def indent(lines: list[str], prefix: str = "    ") -> str:
+def indent(lines: list[str], prefix: str = "    ") -> str:  # kept for callers without line maps
     text = "".join(u if u.endswith("\n") else u + "\n" for u in lines)
     return "".join(prefix + ln if ln.strip() else ln for ln in text.splitlines(keepends=True))

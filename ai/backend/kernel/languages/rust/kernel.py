@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..kernelbase.common import launch
 from ..kernelbase.compiled import CompiledKernel
-from ..kernelbase.wrapping import indent, partition
+from ..kernelbase.wrapping import Program, partition
 
 RUST_KEYWORDS = ("as break const continue crate else enum extern false fn for if impl in let loop match mod "
                  "move mut pub ref return self Self static struct super trait true type unsafe use where "
@@ -41,12 +41,11 @@ class RustKernel(CompiledKernel):
             env["PATH"] = f"{env.get('PATH', '')}{os.pathsep}{cargo_bin}"
         return env
 
-    def wrap(self, code: str) -> str:
+    def wrap(self, code: str) -> str | Program:
         if re.search(r"\bfn\s+main\s*\(", code):
             return code
         top, body = partition(code, lambda u: bool(DECL_RE.match(u)), attribute_prefix="#[")
-        return ("#![allow(unused)]\n" + "".join(u if u.endswith("\n") else u + "\n" for u in top)
-                + "fn main() {\n" + indent(body) + "}\n")
+        return Program().add("#![allow(unused)]").units(top).add("fn main() {").units(body, "    ").add("}")
 
     def link_flags(self) -> list[str]:
         """Link std dynamically (halves rustc's time per cell), found through an rpath."""
