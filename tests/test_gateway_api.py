@@ -406,8 +406,10 @@ def test_ws_auth_and_unknown_kernel(gw, kernel):
 
 def test_listing_reports_connections_and_activity(gw, kernel):
     c = ChannelsClient(gw.url, kernel, TOKEN, "v1")
-    msg_id = c.send("shell", "execute_request", {"code": "import time; time.sleep(1.0)", "silent": False})
+    msg_id = c.send("shell", "execute_request", {"code": "import time; time.sleep(1.5)", "silent": False})
     time.sleep(0.4)
+    # a control request answered meanwhile (debugger, nudges) publishes busy/idle of its own
+    assert c.request("control", "kernel_info_request")["msg_type"] == "kernel_info_reply"
     model = get(gw, f"/api/kernels/{kernel}").json()
     assert model["execution_state"] == "busy" and model["connections"] >= 1
     c.wait_reply(msg_id, 20)

@@ -30,6 +30,7 @@ class KernelActivity:
         self.execution_state: str | None = None  # None until a status was seen
         self.last_activity = utcnow()
         self.connections = 0
+        self._busy: set[str] = set()  # parent msg_ids between their busy and idle
         self._session = zmqutil.kernel_session(km)
         self._sock = zmqutil.connect(ctx, km, "iopub")
         self._task = asyncio.get_running_loop().create_task(self._watch(), name=f"gateway-activity-{kernel_id}")
@@ -51,9 +52,30 @@ class KernelActivity:
                 continue
             try:
                 if json.loads(parts[0]).get("msg_type") == "status":
-                    self.execution_state = json.loads(parts[3]).get("execution_state") or self.execution_state
-            except ValueError:
+                    self._on_status(json.loads(parts[3]).get("execution_state"),
+                                    json.loads(parts[1]).get("msg_id", ""))
+            except (ValueError, AttributeError):
                 log.debug("unparsable status message from %s", self.kernel_id)
+
+    def _on_status(self, state: str | None, parent_id: str) -> None:
+        """busy while ANY request is busy: ipykernel also publishes busy/idle for control requests
+        (nudges, debug_request) handled while a shell request runs, which must not read as idle."""
+        if state == "busy":
+            self._busy.add(parent_id)
+            if len(self._busy) > 1000:  # idles lost to a crash: do not grow without bound
+                self._busy = {parent_id}
+        elif state == "idle":
+            self._busy.discard(parent_id)
+        elif state:
+            self._busy.clear()
+            self.execution_state = state
+            return
+        self.execution_state = "busy" if self._busy else "idle"
+
+    def reset(self, state: str) -> None:
+        """Restart or death: forget requests in flight."""
+        self._busy.clear()
+        self.execution_state = state
 
     async def close(self) -> None:
         self._task.cancel()

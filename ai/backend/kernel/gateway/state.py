@@ -150,13 +150,13 @@ class GatewayState:
         if event == "died":
             self._broadcast_status(kernel_id, "restarting")
             if act:
-                act.execution_state = "restarting"
+                act.reset("restarting")
         elif event == "dead":
             self._broadcast_status(kernel_id, "dead")
             if act:
-                act.execution_state = "dead"
+                act.reset("dead")
         elif event == "restarted" and act:
-            act.execution_state = "starting"
+            act.reset("starting")
         elif event == "shutdown":
             self.spawn(self.forget_kernel(kernel_id))
 
