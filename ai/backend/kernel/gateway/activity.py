@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import datetime, timezone
 
 import zmq
@@ -29,6 +30,7 @@ class KernelActivity:
         self.kernel_id = kernel_id
         self.execution_state: str | None = None  # None until a status was seen
         self.last_activity = utcnow()
+        self.last_activity_ts = time.monotonic()
         self.connections = 0
         self._busy: set[str] = set()  # parent msg_ids between their busy and idle
         self._session = zmqutil.kernel_session(km)
@@ -37,6 +39,7 @@ class KernelActivity:
 
     def touch(self) -> None:
         self.last_activity = utcnow()
+        self.last_activity_ts = time.monotonic()
 
     async def _watch(self) -> None:
         while True:
@@ -46,7 +49,7 @@ class KernelActivity:
                 raise
             except zmq.ZMQError:
                 return
-            self.last_activity = utcnow()
+            self.touch()
             parts = zmqutil.split(frames, self._session)
             if parts is None or b'"status"' not in parts[0]:
                 continue

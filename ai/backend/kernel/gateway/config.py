@@ -59,6 +59,12 @@ class GatewayConfig(Configurable):
     ).tag(config=True)
     kernel_info_timeout = Float(60.0, help="seconds a new websocket waits for the kernel to answer before giving up").tag(config=True)
 
+    # culling (off by default; never touches the runner's main kernel)
+    cull_idle_timeout = Float(0.0, help="shut down kernels idle for this many seconds (0 = never)").tag(config=True)
+    cull_interval = Float(60.0, help="seconds between culling passes").tag(config=True)
+    cull_connected = Bool(False, help="also cull idle kernels that have open websockets").tag(config=True)
+    cull_busy = Bool(False, help="also cull kernels whose last activity is old although they report busy").tag(config=True)
+
     # websocket and request limits
     ws_ping_interval = Float(30.0, help="seconds between websocket pings (0 = off)").tag(config=True)
     max_body_size = Integer(1 << 20, help="largest REST request body in bytes (413 beyond)").tag(config=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 
 import zmq.asyncio
@@ -40,6 +41,9 @@ class GatewayState:
         self.closed = False
         self._tasks: set[asyncio.Task] = set()
         hub.add_listener(self._on_kernel_event)
+        self._culler: asyncio.Task | None = None
+        if config.cull_idle_timeout > 0:
+            self._culler = asyncio.get_running_loop().create_task(self._cull_loop(), name="gateway-culler")
 
     # -- kernels -----------------------------------------------------------------------------
 
@@ -173,8 +177,34 @@ class GatewayState:
             await act.close()
         self.sessions.drop_kernel(kernel_id)
 
+    async def _cull_loop(self) -> None:
+        """Shut down kernels nobody uses (Kernel Gateway's MappingKernelManager culling rules)."""
+        cfg = self.config
+        while True:
+            await asyncio.sleep(max(cfg.cull_interval, 0.1))
+            now = time.monotonic()
+            for kid in list(self.hub.kernel_ids()):
+                if kid == self.hub.main_kernel_id:
+                    continue
+                act = self.watch(kid)
+                idle_for = now - act.last_activity_ts
+                connected = bool(self.websockets.get(kid))
+                busy = act.execution_state == "busy"
+                if idle_for < cfg.cull_idle_timeout or (connected and not cfg.cull_connected) or (busy and not cfg.cull_busy):
+                    continue
+                log.info("culling kernel %s: idle for %.0f s, %d connections", kid, idle_for,
+                         len(self.websockets.get(kid, ())))
+                try:
+                    await self.hub.shutdown_kernel(kid)
+                except Exception:
+                    log.exception("culling kernel %s failed", kid)
+                await self.forget_kernel(kid)
+
     async def close(self) -> None:
         self.closed = True
+        if self._culler is not None:
+            self._culler.cancel()
+            await asyncio.gather(self._culler, return_exceptions=True)
         for handlers in list(self.websockets.values()):
             for handler in list(handlers):
                 handler.kernel_gone(reason="gateway shutting down")

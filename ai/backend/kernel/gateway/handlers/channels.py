@@ -65,6 +65,7 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
             return
         state.websockets.setdefault(kernel_id, set()).add(self)
         self.activity = state.watch(kernel_id)
+        self.activity.touch()
         self.cs = cs
         cs.claim(self)
         try:
