@@ -226,9 +226,10 @@ class QueryBridge:
         execution = self._current
         if execution is not None and parent_id == execution.msg_id:
             content = msg.get("content", {})
-            if content.get("status") == "error" and execution.exit_code == 0:
+            status = content.get("status")
+            if status == "error" and execution.exit_code == 0:
                 execution.exit_code = exit_code_of(content)
-            elif content.get("status") == "aborted" and execution.exit_code == 0:
+            elif status != "ok" and execution.exit_code == 0:  # "aborted" (IRkernel: "abort")
                 execution.exit_code = 1
             execution.replied = True
             execution.check_done()
