@@ -50,6 +50,20 @@ def configure_logging(app: RunnerApp) -> None:
     app.log = logging.getLogger("krunner")
 
 
+def _return_large_buffers_to_the_os() -> None:
+    """Serve big agent payloads from mmap so they go back to the OS when freed.
+
+    glibc raises its mmap threshold after the first large free, after which multi-MiB frames come
+    from the heap and fragment it: RSS then creeps up under a flood of huge messages. A fixed
+    threshold keeps the runner's memory flat (no-op where mallopt does not exist, e.g. musl).
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _set_process_name(name: bytes) -> None:
     try:
         libc = ctypes.CDLL(None)
@@ -209,6 +223,7 @@ class Runner:
     async def serve(self) -> None:
         """Run until SIGTERM/SIGINT, then shut down within `shutdown_timeout`."""
         _set_process_name(b"krunner: " + self.lang.encode())
+        _return_large_buffers_to_the_os()
         os.chdir(self.work_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
