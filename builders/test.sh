@@ -141,6 +141,7 @@ print(i["flavour"], i["prefix"], floor, int(ipk))' "$tree/.krunner-env.json")
         sed 's/^/      | /' "$log"
         RESULTS+=("$base $name ${verdict%% *}")
     done
+    rm -rf "$WORK/test/$base"
 done
 
 say "results:"

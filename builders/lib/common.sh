@@ -100,7 +100,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 fetch_source() {
     local spec=$1 want_debian=$2 uri file size hash orig="" deb=""
     mkdir -p "$SRC_DIR"
-    while read -r uri file size hash; do
+    while read -r uri file _ hash; do
         uri=${uri//\'/}
         local want=0
         if [[ $file == *.orig.tar.* && $file != *.asc ]]; then orig=$file; want=1

@@ -69,6 +69,7 @@ make_rootfs() {  # make_rootfs NAME -> prints its path
             _busybox "$r.tmp"; _rootfs_etc "$r.tmp"
             echo "libc=glibc $(glibc_version "$r.tmp")" >"$r.tmp/.krunner-rootfs" ;;
         musl)
+            [ -f /lib/ld-musl-x86_64.so.1 ] || { echo "the musl rootfs needs the host's musl (apt-get install musl)" >&2; return 1; }
             mkdir -p "$r.tmp/lib"
             cp -L /lib/ld-musl-x86_64.so.1 "$r.tmp/lib/ld-musl-x86_64.so.1"
             _busybox "$r.tmp"; _rootfs_etc "$r.tmp"

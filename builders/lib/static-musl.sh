@@ -92,6 +92,7 @@ flavour_build_root() {
     rm -rf "$MUSL_DEPS" "$B/libsrc"; mkdir -p "$MUSL_DEPS"
     logged musl-libs build_musl_libs "$MUSL_DEPS" || return 1
     touch "$MUSL_DEPS/.complete"
+    rm -rf "$B/libsrc"
     say "    static libs: built into $MUSL_DEPS"
 }
 
