@@ -239,3 +239,16 @@ def test_env_isolation() -> None:
     import tempfile
 
     assert os.environ["HOME"].startswith(tempfile.gettempdir())
+
+
+async def test_missing_runtime_dir_is_created(runner_dirs, agent_client_factory) -> None:
+    runner_dirs["runtime"] = runner_dirs["runtime"] / "not" / "there" / "yet"
+    proc = RunnerProcess("python", runner_dirs)
+    await proc.start()
+    try:
+        agent = await agent_client_factory(proc.replin_port, proc.replout_port)
+        results = await agent.execute_until_done(None, "query", "print('ok')")
+        assert stdout_of(results) == "ok\n"
+        assert list(runner_dirs["runtime"].glob("kernel-*.json"))
+    finally:
+        await proc.stop()

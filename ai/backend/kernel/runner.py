@@ -21,6 +21,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from jupyter_core.utils import ensure_dir_exists
 
 from . import protocol
 from .app import RunnerApp, RunnerLogFormatter
@@ -93,6 +94,7 @@ class Runner:
         )
         self.intrinsic_ports = read_intrinsic_ports(self.config_dir / "intrinsic-ports.json")
         self.runtime_path = self._resolve_runtime(app.runtime_path_arg)
+        ensure_dir_exists(app.runtime_dir, 0o700)  # connection files go there; a fresh HOME lacks it
         self.hub = KernelHub(parent=app, connection_dir=app.runtime_dir, default_cwd=str(self.work_dir))
         self.batch = BatchExecutor(self)
         self.services = ServiceManager(self)
