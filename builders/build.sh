@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the self-contained Python runtime the runner runs on (mounted at /opt/backend.ai in any
-# image), from Debian source packages and PyPI only. See docs/builders.md.
+# image), from Debian source packages and PyPI only. See the README (section "The runner's runtime").
 set -euo pipefail
 BUILDERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/common.sh
