@@ -155,3 +155,16 @@ async def test_unknown_ops_and_events_are_logged_and_ignored(runner: RunnerProce
     log_text = runner.log()
     assert "Agent-notified event: oom" in log_text
     assert "unknown op 'frobnicate'" in log_text
+
+
+async def test_one_huge_write_is_split_below_the_agents_frame_cap(runner: RunnerProcess, agent_client_factory) -> None:
+    """ipykernel sends 20 MB written at once as one stream message; the agent cuts frames at
+    10 MiB, so the runner must split it (every frame ≤ 1 MiB) for nothing to be lost."""
+    agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    code = "import sys\nn = sys.stdout.write('é' * (10 * 2**20) + 'end\\n')"
+    results = await agent.execute_until_done(None, "query", code, timeout=120)
+    assert results[-1]["exitCode"] == 0
+    out = stdout_of(results)
+    assert len(out) == 10 * 2**20 + 4 and out.endswith("é" * 10 + "end\n")
+    sizes = [len(payload) for op, payload, _ in agent.received if op == "stdout"]
+    assert max(sizes) <= 2**20, max(sizes)

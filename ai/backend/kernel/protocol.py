@@ -25,6 +25,10 @@ FINISH_FRAME = {"clean": "clean-finished", "build": "build-finished", "exec": "f
 
 Payload = bytes | str | dict | list
 
+# Output frames larger than this are split (the agent truncates frames above 10 MiB).
+MAX_OUTPUT_FRAME = 1 << 20
+SPLITTABLE_FRAMES = frozenset({"stdout", "stderr"})
+
 
 class ProtocolError(ValueError):
     """A message the runner cannot accept; the receive loop logs it and keeps serving."""

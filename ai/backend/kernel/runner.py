@@ -117,7 +117,17 @@ class Runner:
     async def send(self, msg_type: str, payload: protocol.Payload = b"") -> None:
         """Push one two-frame message to the agent (awaits while the agent is not reading)."""
         assert self._outsock is not None
-        await self._outsock.send_multipart([msg_type.encode("ascii"), protocol.encode_payload(payload)])
+        name = msg_type.encode("ascii")
+        data = protocol.encode_payload(payload)
+        # copy=False: pyzmq hands large payloads to libzmq without another copy (small ones are
+        # still copied, below its copy threshold)
+        if len(data) <= protocol.MAX_OUTPUT_FRAME or msg_type not in protocol.SPLITTABLE_FRAMES:
+            await self._outsock.send_multipart([name, data], copy=False)
+            return
+        # The agent cuts frames above 10 MiB; output may be split anywhere (it decodes incrementally).
+        view = memoryview(data)
+        for start in range(0, len(data), protocol.MAX_OUTPUT_FRAME):
+            await self._outsock.send_multipart([name, view[start:start + protocol.MAX_OUTPUT_FRAME]], copy=False)
 
     def next_queued_op(self) -> str | None:
         return self._queue[0].op if self._queue else None
