@@ -182,9 +182,8 @@ class QueryBridge:
             self._current = None
             if execution.input_waiter is not None:
                 execution.input_waiter.cancel()
-        if execution.died:
-            await self.runner.send("stderr", execution.notes[0])
-            return execution.exit_code
+        for note in execution.notes:  # why the query ended early (the kernel died)
+            await self.runner.send("stderr", note)
         return execution.exit_code
 
     async def complete(self, payload: dict[str, Any]) -> list[str]:
