@@ -151,6 +151,7 @@ async def test_clear_output_does_not_break(runner: RunnerProcess, agent_client_f
 
 async def test_kernel_death_ends_query_and_kernel_restarts(runner: RunnerProcess, agent_client_factory) -> None:
     agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    # right after start-up on purpose: jupyter_client would give an early-dying kernel new ports
     await agent.execute_until_done(None, "query", "marker = 1")
     results = await agent.execute_until_done(None, "query", "import os; os._exit(7)", flush_timeout=0.5, timeout=20)
     assert results[-1]["status"] == "finished" and results[-1]["exitCode"] != 0

@@ -126,6 +126,10 @@ class KernelHub(AsyncMultiKernelManager):
         restarter = getattr(km, "_restarter", None)
         if restarter is not None:
             restarter.time_to_dead = self.restart_poll_interval
+            # Keep the ports on an automatic restart (jupyter_client picks new ones when a kernel
+            # dies within its first seconds): the connection file, the bridge's client and open
+            # gateway websockets then all stay valid.
+            restarter.random_ports_until_alive = False
             restarter.stop()
             restarter.start()  # re-arm with the new interval
         km.add_restart_callback(lambda: self._notify("died", kid), "restart")
