@@ -31,6 +31,7 @@ MEDIA_PREFERENCE = (
     "application/json",
 )
 _BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
+IDLE_GRACE = 3.0  # seconds an execution may wait for its idle status after the execute_reply
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
 
@@ -104,6 +105,12 @@ class _Execution:
     input_waiter: asyncio.Task[None] | None = None
     notes: list[str] = field(default_factory=list)
 
+    def give_up_on_idle(self) -> None:
+        if not self.done.done():
+            log.warning("no idle status %.0f s after the execute_reply of %s; finishing", IDLE_GRACE, self.msg_id)
+            self.idle = True
+            self.check_done()
+
     def check_done(self) -> None:
         if (self.died or (self.idle and self.replied)) and not self.done.done():
             self.done.set_result(None)
@@ -121,7 +128,7 @@ class QueryBridge:
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pumps: list[asyncio.Task[None]] = []
         self._needs_ready_check = True
-        self.kernel_died_note: str | None = None
+        self._iopub_probe: tuple[str, asyncio.Future[None]] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,7 +151,11 @@ class QueryBridge:
         self.client.stop_channels()
 
     async def ensure_ready(self, timeout: float) -> None:
-        """Wait for a `kernel_info_reply` (after start-up and after an automatic restart)."""
+        """Wait until the kernel answers `kernel_info` on shell *and* its iopub reaches us.
+
+        After start-up and after an automatic restart our SUB socket reconnects late: what the
+        kernel publishes before then (a query's output, its idle status) would be lost.
+        """
         if not self._needs_ready_check:
             return
         loop = asyncio.get_running_loop()
@@ -153,11 +164,16 @@ class QueryBridge:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"kernel {self.km.kernel_name} did not answer within {timeout:.0f} s")
+            msg_id = self.client.kernel_info()
+            self._iopub_probe = (msg_id, loop.create_future())
             try:
-                await self._request(self.client.kernel_info(), min(1.0, remaining))
+                await self._request(msg_id, min(1.0, remaining))
+                await asyncio.wait_for(self._iopub_probe[1], min(1.0, max(0.05, deadline - loop.time())))
                 break
             except TimeoutError:
-                continue
+                log.debug("kernel %s not reachable on shell and iopub yet", self.km.kernel_name)
+            finally:
+                self._iopub_probe = None
         self._needs_ready_check = False
 
     async def _request(self, msg_id: str, timeout: float) -> dict[str, Any]:
@@ -218,6 +234,7 @@ class QueryBridge:
 
     async def _on_shell(self, msg: dict[str, Any]) -> None:
         parent_id = msg.get("parent_header", {}).get("msg_id")
+        log.debug("shell %s for %s", msg.get("msg_type"), parent_id)
         future = self._replies.get(parent_id)
         if future is not None and not future.done():
             future.set_result(msg)
@@ -232,10 +249,16 @@ class QueryBridge:
                 execution.exit_code = 1
             execution.replied = True
             execution.check_done()
+            if not execution.idle:  # never wait forever for an idle status that got lost
+                asyncio.get_running_loop().call_later(IDLE_GRACE, execution.give_up_on_idle)
 
     async def _on_iopub(self, msg: dict[str, Any]) -> None:
+        parent_id = msg.get("parent_header", {}).get("msg_id")
+        probe = self._iopub_probe
+        if probe is not None and parent_id == probe[0] and not probe[1].done():
+            probe[1].set_result(None)
         execution = self._current
-        if execution is None or msg.get("parent_header", {}).get("msg_id") != execution.msg_id:
+        if execution is None or parent_id != execution.msg_id:
             return
         msg_type = msg["msg_type"]
         content = msg.get("content", {})
