@@ -140,9 +140,6 @@ class QueryBridge:
         ]
         self.runner.hub.add_listener(self._on_kernel_event)
         await self.ensure_ready(self.runner.app.kernel_start_timeout)
-        # Warm the kernel's completer up now (IPython imports jedi on first use, ~1 s), so the
-        # agent's first `complete` is answered within its timeout. The reply is simply dropped.
-        self.client.complete("i", 1)
 
     async def close(self) -> None:
         for task in self._pumps:
