@@ -12,7 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
+from zmq.utils.monitor import parse_monitor_message
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -31,6 +33,7 @@ MEDIA_PREFERENCE = (
     "application/json",
 )
 _BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
+STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
 IDLE_GRACE = 3.0  # seconds an execution may wait for its idle status after the execute_reply
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
@@ -129,11 +132,18 @@ class QueryBridge:
         self._pumps: list[asyncio.Task[None]] = []
         self._needs_ready_check = True
         self._iopub_probe: tuple[str, asyncio.Future[None]] | None = None
+        self._stdin_connected = asyncio.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=False)
+        # The kernel drops an input_request sent before our stdin socket finished connecting:
+        # watch that connection (the kernel binds ~0.5 s after launch, so no event is missed).
+        monitor = self.client.stdin_channel.socket.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+        )
         self._pumps = [
+            asyncio.create_task(self._watch_stdin(monitor), name="bridge-stdin-monitor"),
             asyncio.create_task(self._pump(self.client.iopub_channel, self._on_iopub), name="bridge-iopub"),
             asyncio.create_task(self._pump(self.client.shell_channel, self._on_shell), name="bridge-shell"),
             asyncio.create_task(self._pump(self.client.stdin_channel, self._on_stdin), name="bridge-stdin"),
@@ -146,6 +156,17 @@ class QueryBridge:
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self.client.stop_channels()
+
+    async def _watch_stdin(self, monitor: Any) -> None:
+        try:
+            while True:
+                event = parse_monitor_message(await monitor.recv_multipart())
+                if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    self._stdin_connected.set()
+                elif event["event"] == zmq.EVENT_DISCONNECTED:
+                    self._stdin_connected.clear()
+        finally:
+            monitor.close(linger=0)
 
     async def ensure_ready(self, timeout: float) -> None:
         """Wait until the kernel answers `kernel_info` on shell *and* its iopub reaches us.
@@ -166,6 +187,10 @@ class QueryBridge:
             try:
                 await self._request(msg_id, min(1.0, remaining))
                 await asyncio.wait_for(self._iopub_probe[1], min(1.0, max(0.05, deadline - loop.time())))
+                try:
+                    await asyncio.wait_for(self._stdin_connected.wait(), STDIN_CONNECT_WAIT)
+                except TimeoutError:
+                    log.warning("stdin of %s not connected yet; input requests may be lost", self.km.kernel_name)
                 break
             except TimeoutError:
                 log.debug("kernel %s not reachable on shell and iopub yet", self.km.kernel_name)
