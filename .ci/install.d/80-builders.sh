@@ -5,12 +5,14 @@
 #
 # When it runs (KRUNNER_BUILDERS_CI=auto, the default): only if the commit range touches the
 # runtime's inputs -- builders/, setup.cfg, setup.py, MANIFEST.in, ai/backend/kernel/__main__.py
-# or this file -- compared as `git diff --name-only ${KRUNNER_BUILDERS_BASE:-HEAD~1} HEAD`;
+# or this file -- compared as `git diff --name-only ${KRUNNER_BUILDERS_BASE:-HEAD~20} HEAD`
+# (a push carries many commits and CI does not know the previous landing: the last 20 commits
+# stand for "this push"; set KRUNNER_BUILDERS_BASE to the push's base when it is known);
 # if that range cannot be computed (first commit, shallow clone) it runs.
 # KRUNNER_BUILDERS_CI=always / never force it. A cold run takes about 4-6 minutes on 2 cores.
 
 krunner_builders_ci() {
-    local mode=${KRUNNER_BUILDERS_CI:-auto} base=${KRUNNER_BUILDERS_BASE:-HEAD~1} changed
+    local mode=${KRUNNER_BUILDERS_CI:-auto} base=${KRUNNER_BUILDERS_BASE:-HEAD~20} changed
     local inputs='^(builders/|setup\.cfg$|setup\.py$|MANIFEST\.in$|ai/backend/kernel/__main__\.py$|\.ci/install\.d/80-builders\.sh$)'
     if [ "$mode" = never ]; then
         echo "builders: SKIPPED (KRUNNER_BUILDERS_CI=never)"; return 0
