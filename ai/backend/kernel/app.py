@@ -9,12 +9,14 @@ import asyncio
 import logging
 import os
 import time
+from pathlib import Path
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from . import __version__
+from .environment import in_agent_container
 from .gateway.config import GatewayConfig
 from .kernels import KernelHub
 
@@ -45,7 +47,7 @@ class RunnerApp(Application):
 
     replin_port = Integer(2000, config=True, help="agent → runner PULL port [KRUNNER_REPLIN_PORT]")
     replout_port = Integer(2001, config=True, help="runner → agent PUSH port [KRUNNER_REPLOUT_PORT]")
-    bind_ip = Unicode("*", config=True, help="address the agent sockets bind to (`*` = all interfaces)")
+    bind_ip = Unicode(config=True, help="address the agent sockets bind to (`*` = all interfaces); default `*` inside an agent's container, 127.0.0.1 elsewhere [KRUNNER_BIND_IP]")
     config_dir = Unicode(config=True, help="per-kernel config dir (environ.txt, intrinsic-ports.json); default /home/config [KRUNNER_CONFIG_DIR]")
     work_dir = Unicode(config=True, help="the runner's cwd and the children's HOME; default /home/work [KRUNNER_WORK_DIR]")
     runtime_dir = Unicode(config=True, help="where kernel connection files go; default: Jupyter's runtime dir [JUPYTER_RUNTIME_DIR]")
@@ -63,7 +65,7 @@ class RunnerApp(Application):
     service_defs_dir = Unicode(config=True, help="service definition directory; default /etc/backend.ai/service-defs [KRUNNER_SERVICE_DEFS_DIR]")
     service_launch_timeout = Float(30.0, config=True, help="seconds to wait for a started service's port")
     intrinsic_services = List(Unicode(), config=True, help="intrinsic services started at start-up (sshd, ttyd); empty = none [KRUNNER_INTRINSIC_SERVICES, comma-separated]")
-    intrinsic_bind_ip = Unicode(config=True, help="address sshd and the web terminal listen on; default 0.0.0.0 as the original [KRUNNER_INTRINSIC_BIND_IP]")
+    intrinsic_bind_ip = Unicode(config=True, help="address sshd and the web terminal listen on; default 0.0.0.0 inside an agent's container (as the original), 127.0.0.1 elsewhere [KRUNNER_INTRINSIC_BIND_IP]")
     ssh_key_dir = Unicode(config=True, help="generated SSH keys, recreated at every start; default /tmp/dropbear [KRUNNER_SSH_KEY_DIR]")
     gateway_port = Integer(0, config=True, help="port of the Kernel-Gateway-compatible server (0 = off)")
     gateway_ip = Unicode("127.0.0.1", config=True, help="address of the gateway server")
@@ -134,9 +136,17 @@ class RunnerApp(Application):
             return ["sshd", "ttyd"]
         return [name.strip() for name in value.split(",") if name.strip()]
 
+    @default("bind_ip")
+    def _bind_ip_default(self) -> str:
+        return _env("KRUNNER_BIND_IP", "*" if self.in_agent_container else "127.0.0.1")
+
     @default("intrinsic_bind_ip")
     def _intrinsic_bind_ip_default(self) -> str:
-        return _env("KRUNNER_INTRINSIC_BIND_IP", "0.0.0.0")
+        return _env("KRUNNER_INTRINSIC_BIND_IP", "0.0.0.0" if self.in_agent_container else "127.0.0.1")
+
+    @property
+    def in_agent_container(self) -> bool:
+        return in_agent_container(Path(self.config_dir))
 
     @default("ssh_key_dir")
     def _ssh_key_dir_default(self) -> str:

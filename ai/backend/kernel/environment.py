@@ -13,6 +13,16 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _COPIED_FROM_RUNNER = ("LD_LIBRARY_PATH", "LD_PRELOAD", "SSH_AUTH_SOCK", "SSH_AGENT_PID")
 
 
+def in_agent_container(config_dir: Path) -> bool:
+    """Was this runner started by a Backend.AI agent? The agent writes `resource.txt` into every
+    kernel's config dir (docker and kubernetes alike); a developer's config dir has none.
+
+    It decides the network defaults: all interfaces inside an agent's container (the agent reaches
+    the ports through the container's network), loopback anywhere else (see docs/security.md).
+    """
+    return (config_dir / "resource.txt").is_file()
+
+
 def read_environ_txt(path: Path) -> dict[str, str]:
     """`KEY=VALUE` lines; a missing file is fine, a malformed line stops reading (as the original)."""
     result: dict[str, str] = {}
