@@ -26,7 +26,19 @@ PAGES_WRITTEN_ELSEWHERE = {
 }
 
 # Files whose docstrings still cite the outside "PROTOCOL §" notes; the helper that owns each file
-# replaces those citations with docs/ links (mapping in docs/protocol.md). Empty this when merging.
+# replaces those citations with docs/ links. Empty this set when merging. The mapping:
+#   §1.3, §1.4 -> docs/configuration.md#environment-variables, docs/configuration.md#config-dir-files
+#   §1.5 -> docs/protocol.md#start-up-and-shutdown        §1.7 -> docs/batch.md#task-log
+#   §2 -> docs/protocol.md#framing (ports: #sockets-and-ports)   §2.3 -> docs/protocol.md#user-input-socket
+#   §3 -> docs/protocol.md#inbound-ops   §4 -> docs/protocol.md#outbound-frames (exit codes: #exit-codes)
+#   §5, §5.1, §5.7 -> docs/protocol.md#ordering   §5.3, "deliberately differs" 10 -> docs/protocol.md#batch-frame-sequences
+#   §7 (batch) -> docs/protocol.md#batch-mode   §7.0 -> docs/query-mode.md   §7.2 -> docs/batch.md#heuristics
+#   §7.1 -> docs/languages.md#python (built-in apps: docs/services.md#built-in-apps)
+#   §7.3 -> docs/services.md#the-helpers-package   §8 -> docs/services.md (wire: docs/protocol.md#service-ops)
+#   §8.1 -> docs/services.md#service-definitions (interpolation: #interpolation)   §8.2 -> docs/services.md#prestart-actions
+#   §8.3 -> docs/services.md#intrinsic-services   §8.4 -> docs/services.md#starting-and-stopping
+#   §8.5 -> docs/protocol.md#service-ops   §8.6 -> docs/services.md#model-services
+#   §6.9, §6.11, §10 A3 -> docs/protocol.md#the-agent-side   §10 items 7-12 -> docs/protocol.md#fixed-here
 FILES_CITED_ELSEWHERE = {
     "ai/backend/kernel/protocol.py",
     "ai/backend/kernel/runner.py",
