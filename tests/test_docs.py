@@ -239,7 +239,7 @@ def parse_help(text: str) -> tuple[dict[str, dict[str, dict[str, str]]], dict[st
 def options_table(text: str | None = None) -> str:
     """Markdown table of the options our own classes declare (inherited Jupyter ones are left out)."""
     sections, parents, short = parse_help(help_all() if text is None else text)
-    rows = ["| option | type | default | environment | meaning |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| option | trait | type | default | environment | meaning |", "| --- | --- | --- | --- | --- | --- |"]
     for cls, traits in sections.items():
         if cls in FOREIGN_CLASSES:
             continue
@@ -248,12 +248,12 @@ def options_table(text: str | None = None) -> str:
             if name in inherited:
                 continue
             key = f"{cls}.{name}"
-            flag = f"`{short[key]}`" if key in short else f"`--{key}`"
+            flag = f"`{short[key]}`" if key in short else ""
             env = ", ".join(f"`{e}`" for e in _ENV.findall(info["help"]))
             meaning = _ENV.sub("", info["help"]).replace("|", "\\|").strip()
             default = info["default"].replace("|", "\\|")
             kind = _TYPE_NAMES.get(info["type"], info["type"])
-            rows.append(f"| {flag} | {kind} | `{default}` | {env} | {meaning} |")
+            rows.append(f"| {flag} | `{key}` | {kind} | `{default}` | {env} | {meaning} |")
     return "\n".join(rows)
 
 
