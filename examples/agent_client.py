@@ -13,7 +13,7 @@
     python examples/agent_client.py event oom
 
 Every message is two ZeroMQ frames: [op, payload] to the runner's PULL port (2000), and
-[type, payload] back from its PUSH port (2001). See PROTOCOL.md in the project's shared notes.
+[type, payload] back from its PUSH port (2001). The protocol is described in docs/protocol.md.
 """
 from __future__ import annotations
 

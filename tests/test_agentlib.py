@@ -1,6 +1,6 @@
 """Self-test of tests/agentlib: the REAL agent code-runner client against a tiny scripted peer.
 
-The peer is a real ZeroMQ PULL/PUSH pair speaking PROTOCOL §2-§4 with canned answers, so these
+The peer is a real ZeroMQ PULL/PUSH pair speaking docs/protocol.md with canned answers, so these
 tests check that the harness loads and drives the agent's own code (attach, feed_*, read_output,
 get_next_result, console aggregation, run queueing) without needing our runner.
 """
@@ -285,7 +285,7 @@ async def test_runs_are_serialised(agent: AgentClient) -> None:
 @pytest.mark.asyncio
 async def test_batch_frames_and_the_agent_gap(agent: AgentClient, peer: ScriptedPeer) -> None:
     # Original frame sequence: the agent drops build output and build-finished that arrive between
-    # calls (PROTOCOL §10 A3) -- proof that the real agent logic is running.
+    # calls (docs/protocol.md#the-agent-side) -- proof that the real agent logic is running.
     opts = {"clean": "", "build": "make", "exec": "./main"}
     results = await agent.execute_until_done(None, "batch", "", opts)
     assert [r["status"] for r in results] == ["clean-finished", "finished"]
@@ -296,7 +296,7 @@ async def test_batch_frames_and_the_agent_gap(agent: AgentClient, peer: Scripted
     assert peer.ops_named("clean", "build", "exec") == [
         ("clean", b""), ("build", b"make"), ("exec", b"./main"),
     ]
-    # krunner-bridge sequence (PROTOCOL difference 10): one run, nothing lost.
+    # krunner-bridge sequence (docs/protocol.md#batch-frame-sequences): one run, nothing lost.
     peer.new_style_batch = True
     results = await agent.execute_until_done(None, "batch", "", {"build": None, "exec": "*"})
     assert [r["status"] for r in results] == ["finished"] and stdout_of(results) == "built\nran\n"

@@ -1,5 +1,5 @@
 """Per-language batch heuristics as data: every LANG resolves, and the original's "sic" bugs
-(PROTOCOL §7.2, §10.12) are fixed. Pure planning, no toolchain needed."""
+(docs/batch.md#fixed-against-the-original) are fixed. Pure planning, no toolchain needed."""
 from __future__ import annotations
 
 import os

@@ -86,7 +86,7 @@ async def test_single_steps_send_their_own_frames(fake: FakeRunner) -> None:
     await fake.batch.run("build", "exit 4")  # nothing queued behind: the original frame
     assert fake.controls() == [("clean-finished", {"exitCode": 0}), ("build-finished", {"exitCode": 4})]
     fake.frames.clear()
-    await fake.batch.run("exec", "echo never")  # the last build failed (PROTOCOL §5.3)
+    await fake.batch.run("exec", "echo never")  # the last build failed (docs/protocol.md#batch-frame-sequences)
     assert fake.frames == [("finished", b'{"exitCode": 127}')]
     fake.frames.clear()
     await fake.batch.run("exec", "echo now")  # the flag is cleared
@@ -268,7 +268,7 @@ async def test_interrupt_ends_a_socket_input_wait(fake: FakeRunner, work: Path) 
     await asyncio.wait_for(task, 5)
     assert fake.controls()[-1][0] == "finished" and fake.controls()[-1][1]["exitCode"] != 0
     assert "not reached" not in fake.text()
-    fake.inputs.put_nowait("late")  # nobody took it: it stays for the next request (PROTOCOL §5.7)
+    fake.inputs.put_nowait("late")  # nobody took it: it stays for the next request (docs/protocol.md#ordering)
     assert fake.inputs.qsize() == 1
 
 

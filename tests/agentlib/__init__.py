@@ -36,7 +36,7 @@ __all__ = [
     "wheel_dir",
 ]
 
-DEFAULT_API_VERSION = 3  # what the manager sends for API v4 (PROTOCOL §6.11)
+DEFAULT_API_VERSION = 3  # what the manager sends for API v4 (docs/protocol.md#the-agent-side)
 DEFAULT_FLUSH_TIMEOUT = 2.0  # the REST API's flush timeout
 
 InputCallback = Callable[[dict[str, Any]], "str | Awaitable[str]"]
@@ -249,7 +249,7 @@ class AgentClient:
         timeout: float | None = None,
         max_calls: int = 10_000,
     ) -> list[dict[str, Any]]:
-        """Loop like a REST client (PROTOCOL §6.11): `continue` after `continued`/`clean-finished`/
+        """Loop like a REST client (docs/protocol.md#the-agent-side): `continue` after `continued`/`clean-finished`/
         `build-finished`, answer `waiting-input` via `on_waiting_input(result) -> text` (without a
         callback the list ends at `waiting-input`); stop at `finished`/`exec-timeout`.
         `gap` seconds pass between calls (a REST round trip). Returns every result in order;
@@ -293,7 +293,7 @@ class AgentClient:
         polling_timeout: float = 60.0,
         init_timeout: float = 60.0,
     ) -> dict[str, Any]:
-        """The agent's readiness check at kernel creation (PROTOCOL §6.9; agent.py create_kernel,
+        """The agent's readiness check at kernel creation (docs/protocol.md#the-agent-side; agent.py create_kernel,
         re-stated here because agent.py cannot be loaded): every 0.3 s, `status` then `get-apps`
         under `init_timeout`, retried on ZMQ errors or a `failed` apps reply, at most `attempts`
         times within `polling_timeout` s. Live apps are merged into `service_ports` like the agent

@@ -75,7 +75,7 @@ async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
 
 
 async def setup(runner: Runner) -> None:
-    """Runner start-up hook (PROTOCOL §7.1): USER_SITE first on PYTHONPATH + our sitecustomize."""
+    """Runner start-up hook (docs/languages.md#python): USER_SITE first on PYTHONPATH + our sitecustomize."""
     ctx = BatchContext("python", Path(runner.work_dir), runner.runtime_path, runner.child_env)
     try:
         runtime = python_tool(ctx)

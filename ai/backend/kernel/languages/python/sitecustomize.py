@@ -1,5 +1,5 @@
 # krunner-bridge: batch-mode input() override
-"""Installed by krunner-bridge into the Python runtime's USER_SITE (PROTOCOL §2.3, §7.1).
+"""Installed by krunner-bridge into the Python runtime's USER_SITE (docs/batch.md#user-input).
 
 In batch mode (`_BACKEND_BATCH_MODE` is a non-zero integer) `input()` asks the runner for the user's
 text over its Unix socket, so the agent sees `waiting-input` and the next `input` op answers it.
