@@ -85,3 +85,34 @@ def decode_commands() -> Callable[[str], Any]:
     """The original's `decode_commands(data)` (base64 -> msgpack -> lists)."""
     original_drawing()
     return sys.modules["_original_kernel.drawing.encoding"].decode_commands  # type: ignore[no-any-return]
+
+
+def original_git_graph(repo: Path) -> list[dict[str, Any]]:
+    """What the original git runner's `do_show` sends for `%show graph REPO` (its own code, taken
+    from the wheel's git/__init__.py and run with a stand-in for its output socket)."""
+    import argparse
+    import ast
+    import json
+
+    with zipfile.ZipFile(ensure_wheel()) as zf:
+        source = zf.read("ai/backend/kernel/git/__init__.py").decode()
+    tree = ast.parse(source)
+    runner = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Runner")
+    do_show = next(n for n in runner.body if isinstance(n, ast.FunctionDef) and n.name == "do_show")
+    module = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+                              and getattr(n, "level", 0) == 0] + [do_show], type_ignores=[])
+    namespace: dict[str, Any] = {}
+    exec(compile(module, "original-git-runner", "exec"), namespace)
+    frames: list[list[bytes]] = []
+    fake_self = types.SimpleNamespace(outsock=types.SimpleNamespace(send_multipart=frames.append),
+                                      term=types.SimpleNamespace(pid=os.getpid()))
+    cwd = os.getcwd()
+    try:
+        namespace["do_show"](fake_self, argparse.Namespace(target="graph", path=str(repo)))
+    finally:
+        os.chdir(cwd)
+    (kind, payload), = frames
+    assert kind == b"media", frames
+    media = json.loads(payload)
+    assert media["type"] == "application/vnd.sorna.gitgraph"
+    return media["data"]  # type: ignore[no-any-return]
