@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.agentlib import console_items, stderr_of
+from tests.docslib import example
 from tests.runnerlib import RunnerProcess
 
 CODE = """
@@ -28,3 +29,9 @@ async def test_vendor_types_and_audio_reach_the_agent(runner: RunnerProcess, age
         ["media", ["audio/ogg", "data:audio/ogg;base64,T2dnUw=="]],
         ["media", ["text/html", "<i>html</i>"]],
     ]
+
+
+async def test_the_documented_example(runner: RunnerProcess, agent_client_factory: Any) -> None:
+    agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    results = await agent.execute_until_done(None, "query", example("runtimes.md", "custom-media"))
+    assert console_items(results) == [["media", ["application/vnd.acme.chart+json", {"series": [1, 3, 2]}]]]

@@ -11,6 +11,7 @@ import pytest
 
 from ai.backend.kernel.languages.vendor.aws_polly.kernel import RequestError, parse_request
 from tests.agentlib import console_items, stderr_of
+from tests.docslib import example
 from tests.runnerlib import RunnerProcess, free_port
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is needed (.ci/install.d/70-media.sh)")
@@ -62,7 +63,7 @@ def test_request_parsing_keeps_the_original_fields() -> None:
 
 async def test_speech_comes_back_as_audio_media(polly_runner: RunnerProcess, agent_client_factory: Any) -> None:
     agent = await agent_client_factory(polly_runner.replin_port, polly_runner.replout_port)
-    query = json.dumps({"text": "Hello from the runner", "voiceId": "Joanna", "textType": "text"})
+    query = example("runtimes.md", "polly")
     results = await agent.execute_until_done(None, "query", query)
     assert results[-1]["status"] == "finished" and results[-1]["exitCode"] == 0, stderr_of(results)
     media = [item[1] for item in console_items(results) if item[0] == "media"]
