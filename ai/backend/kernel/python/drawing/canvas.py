@@ -131,6 +131,11 @@ class Canvas:
         self.fgcolor = c
         self._record((self._id, "fgcolor", c.to_hex()))
 
+    def _colors(self, border: Color | None, fill: Color | None) -> tuple[str, str]:
+        """Border defaults to the foreground colour, fill to transparent (as in the original)."""
+        return ((self.fgcolor if border is None else border).to_hex(),
+                (Colors.Transparent if fill is None else fill).to_hex())
+
     def _add(self, args: tuple[Any, ...]) -> DrawingObject:
         obj = DrawingObject(self, self._next_objid, args)
         self._record((self._id, "obj", self._next_objid, args))
@@ -138,24 +143,21 @@ class Canvas:
         return obj
 
     def line(self, x0: float, y0: float, x1: float, y1: float, color: Color | None = None) -> DrawingObject:
-        return self._add(("line", x0, y0, x1, y1, (color or self.fgcolor).to_hex()))
+        return self._add(("line", x0, y0, x1, y1, (self.fgcolor if color is None else color).to_hex()))
 
     def circle(self, x: float, y: float, radius: float, border: Color | None = None,
                fill: Color | None = None, angle: float = 0) -> DrawingObject:
         """A circle centred on (x, y)."""
-        return self._add(("circle", x, y, radius, (border or self.fgcolor).to_hex(),
-                          (fill or Colors.Transparent).to_hex(), angle))
+        return self._add(("circle", x, y, radius, *self._colors(border, fill), angle))
 
     def rectangle(self, left: float, top: float, width: float, height: float, border: Color | None = None,
                   fill: Color | None = None, angle: float = 0) -> DrawingObject:
-        return self._add(("rect", left, top, width, height, (border or self.fgcolor).to_hex(),
-                          (fill or Colors.Transparent).to_hex(), angle))
+        return self._add(("rect", left, top, width, height, *self._colors(border, fill), angle))
 
     def triangle(self, left: float, top: float, width: float, height: float, border: Color | None = None,
                  fill: Color | None = None, angle: float = 0) -> DrawingObject:
         """An isosceles triangle pointing up (before `angle`), centred on (left, top)."""
-        return self._add(("triangle", left, top, width, height, (border or self.fgcolor).to_hex(),
-                          (fill or Colors.Transparent).to_hex(), angle))
+        return self._add(("triangle", left, top, width, height, *self._colors(border, fill), angle))
 
     def _repr_svg_(self) -> str:
         """A bare canvas in a notebook cell shows the drawing so far."""
