@@ -20,6 +20,7 @@ from ..kernelbase.common import StdinWatch, error_content, launch
 from .gitgraph import GitError, show_graph_bundle
 
 QUIET = 0.05  # seconds without output before checking whether bash's job waits for input
+SHOW_RE = re.compile(r"\s*%show([ \t][^\n]*)?\s*\Z")  # one `%show ...` line: the git runtime's command
 
 
 class StdinAwareWrapper(IREPLWrapper):
@@ -84,7 +85,7 @@ class ShellKernel(BashKernel):
                    user_expressions: dict | None = None, allow_stdin: bool = False) -> dict[str, Any]:
         # ipykernel 7 only lets raw_input() through when do_execute records the request's flag
         self._allow_stdin = allow_stdin
-        if code.strip().startswith("%show") and "\n" not in code.strip():
+        if SHOW_RE.match(code):
             return self._show(code.strip()[1:], silent)
         reply = super().do_execute(code, silent, store_history, user_expressions, allow_stdin)
         if reply.get("status") == "abort":  # interrupted: report it like our other kernels do
