@@ -7,7 +7,6 @@ import base64
 import builtins
 import json
 import subprocess
-import sys
 import venv
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -159,6 +158,7 @@ async def test_python_kernel_under_an_image_interpreter_imports_it(
         assert results[-1]["exitCode"] == 0, stderr_of(results)
         prefix, path = json.loads("".join(i[1] for i in console_items(results) if i[0] == "stdout"))
         assert Path(prefix) == env_dir
-        assert Path(path).parents[5].name.startswith("krunner-pylib-")  # <lib>/ai/backend/kernel/python/drawing/__init__.py
+        # <lib>/ai/backend/kernel/python/drawing/__init__.py
+        assert Path(path).parents[5].name.startswith("krunner-pylib-")
     finally:
         await proc.stop()

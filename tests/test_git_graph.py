@@ -3,9 +3,7 @@ commit list (checked against the original runner's own `do_show`) and an SVG for
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,32 +14,12 @@ from jupyter_client import BlockingKernelClient
 
 from tests import originallib
 from tests.agentlib import console_items, stderr_of, stdout_of
+from tests.medialib import make_repo
 from tests.runnerlib import RunnerProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None,
                                 reason="git and bash are needed")
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def make_repo(path: Path) -> None:
-    """main: first, main work, merge of feature; feature: feat work."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "a@example.com",
-           "GIT_COMMITTER_NAME": "Alice", "GIT_COMMITTER_EMAIL": "a@example.com"}
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, env=env)
-
-    path.mkdir()
-    git("init", "-q", "-b", "main")
-    for branch, name, message in (("main", "a", "first"), ("feature", "b", "feat work"), ("main", "c", "main work")):
-        if branch == "feature":
-            git("checkout", "-q", "-b", "feature")
-        elif name == "c":
-            git("checkout", "-q", "main")
-        (path / name).write_text(name)
-        git("add", name)
-        git("commit", "-q", "-m", message)
-    git("merge", "-q", "--no-edit", "feature")
 
 
 @pytest.fixture

@@ -17,31 +17,32 @@ import requests
 
 from ai.backend.kernel.gateway.client import ChannelsClient, stdout_of
 from tests.docslib import example
+from tests.medialib import NO_AWS, fake_dai, make_repo, moto_polly
 from tests.runnerlib import RunnerProcess, free_port
-from tests.test_git_graph import make_repo
-from tests.test_vendor_aws_polly import NO_AWS, polly_endpoint  # noqa: F401 (fixture)
-from tests.test_vendor_h2o import fake_dai
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is needed")
+pytest.importorskip("moto.server", reason="moto[server] is needed (.ci/install.d/70-media.sh)")
+pytest.importorskip("boto3")
 TOKEN = "media-gw"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-async def gw(runner_dirs: dict[str, Path], tmp_path: Path, polly_endpoint: str) -> AsyncIterator[RunnerProcess]:  # noqa: F811
+async def gw(runner_dirs: dict[str, Path], tmp_path: Path) -> AsyncIterator[RunnerProcess]:
     make_repo(runner_dirs["work"] / "repo")
     port = free_port()
-    env = {**NO_AWS, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_POLLY": polly_endpoint,
-           "KRUNNER_H2O_DAI_HOME": str(fake_dai(tmp_path)), "TMPDIR": str(tmp_path)}
-    proc = RunnerProcess(lang="git", dirs=runner_dirs, env=env,
-                         extra_args=["--gateway-port", str(port), "--gateway-token", TOKEN])
-    await proc.start()
-    proc.gateway_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    try:
-        yield proc
-    finally:
-        await proc.stop()
+    with moto_polly() as polly_endpoint:
+        env = {**NO_AWS, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_POLLY": polly_endpoint,
+               "KRUNNER_H2O_DAI_HOME": str(fake_dai(tmp_path)), "TMPDIR": str(tmp_path)}
+        proc = RunnerProcess(lang="git", dirs=runner_dirs, env=env,
+                             extra_args=["--gateway-port", str(port), "--gateway-token", TOKEN])
+        await proc.start()
+        proc.gateway_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        try:
+            yield proc
+        finally:
+            await proc.stop()
 
 
 def _call(method: str, url: str, **kwargs: Any) -> requests.Response:

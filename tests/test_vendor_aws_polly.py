@@ -12,27 +12,17 @@ import pytest
 from ai.backend.kernel.languages.vendor.aws_polly.kernel import RequestError, parse_request
 from tests.agentlib import console_items, stderr_of
 from tests.docslib import example
-from tests.runnerlib import RunnerProcess, free_port
+from tests.medialib import NO_AWS, moto_polly
+from tests.runnerlib import RunnerProcess
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] is needed (.ci/install.d/70-media.sh)")
+pytest.importorskip("moto.server", reason="moto[server] is needed (.ci/install.d/70-media.sh)")
 pytest.importorskip("boto3")
-
-# no credentials from anywhere else: no files, no instance role
-NO_AWS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
-          "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials", "AWS_CONFIG_FILE": "/nonexistent/config",
-          "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-          "AWS_CONTAINER_CREDENTIALS_FULL_URI": ""}
 
 
 @pytest.fixture(scope="module")
 def polly_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_polly() as url:
+        yield url
 
 
 async def start_runner(dirs: dict[str, Path], env: dict[str, str]) -> RunnerProcess:
@@ -55,7 +45,8 @@ async def polly_runner(runner_dirs: dict[str, Path], polly_endpoint: str) -> Asy
 def test_request_parsing_keeps_the_original_fields() -> None:
     assert parse_request('{"text": "Hi", "voiceId": "Joanna"}') == {
         "Text": "Hi", "VoiceId": "Joanna", "TextType": "text", "OutputFormat": "ogg_vorbis"}
-    assert parse_request('{"text": "<speak>Hi</speak>", "voiceId": "Seoyeon", "textType": "ssml"}')["TextType"] == "ssml"
+    ssml = parse_request('{"text": "<speak>Hi</speak>", "voiceId": "Seoyeon", "textType": "ssml"}')
+    assert ssml["TextType"] == "ssml"
     for bad in ("Hello", "[1]", '{"voiceId": "Joanna"}', '{"text": "x"}'):
         with pytest.raises(RequestError):
             parse_request(bad)
@@ -85,7 +76,8 @@ async def test_speech_comes_back_as_audio_media(polly_runner: RunnerProcess, age
 
 async def test_without_credentials_a_clear_error(runner_dirs: dict[str, Path], polly_endpoint: str,
                                                  agent_client_factory: Any) -> None:
-    proc = await start_runner(runner_dirs, {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_POLLY": polly_endpoint})
+    proc = await start_runner(runner_dirs, {"AWS_DEFAULT_REGION": "us-east-1",
+                                            "AWS_ENDPOINT_URL_POLLY": polly_endpoint})
     try:
         agent = await agent_client_factory(proc.replin_port, proc.replout_port)
         results = await agent.execute_until_done(None, "query", json.dumps({"text": "Hi", "voiceId": "Joanna"}))

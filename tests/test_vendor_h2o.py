@@ -4,9 +4,6 @@ script is started once and queries run in that interpreter with state kept betwe
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +11,8 @@ import pytest
 
 from ai.backend.kernel.languages.vendor.h2o.kernel import DaiStarter
 from tests.agentlib import stderr_of, stdout_of
+from tests.medialib import fake_dai
 from tests.runnerlib import RunnerProcess
-
-OTHER_PYTHON = shutil.which("python3", path="/usr/bin") or sys.executable
-
-
-def fake_dai(root: Path) -> Path:
-    """<root>/dai with run-dai.sh (logs each start, then exits like the real one, which daemonizes)
-    and python/bin/python (another interpreter than the runner's)."""
-    home = root / "dai"
-    (home / "python" / "bin").mkdir(parents=True)
-    (home / "python" / "bin" / "python").symlink_to(OTHER_PYTHON)
-    script = home / "run-dai.sh"
-    script.write_text('#!/bin/bash\necho "started $$ in $PWD" >> "$(dirname "$0")/starts.log"\n')
-    script.chmod(0o755)
-    return home
-
 
 async def test_no_dai_is_a_clear_error_and_the_runner_keeps_serving(
         runner_dirs: dict[str, Path], tmp_path: Path, agent_client_factory: Any) -> None:
