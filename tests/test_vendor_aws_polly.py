@@ -86,3 +86,13 @@ async def test_without_credentials_a_clear_error(runner_dirs: dict[str, Path], p
         assert not [i for i in console_items(results) if i[0] == "media"]
     finally:
         await proc.stop()
+
+
+def test_batch_mode_says_there_is_none(tmp_path: Path) -> None:
+    from ai.backend.kernel.languages import BatchContext, get_language
+
+    language = get_language("vendor.aws_polly")
+    ctx = BatchContext("vendor.aws_polly", tmp_path, language.default_runtime, {})
+    for heuristic in (language.build, language.exec):
+        plan = heuristic(ctx)
+        assert plan.steps == () and plan.exit_code == 127 and "no batch mode" in plan.message

@@ -98,3 +98,22 @@ def test_run_dai_runs_once_per_container(tmp_path: Path, monkeypatch: pytest.Mon
     starter.start()
     starter.join(30)
     assert starter.problem is not None and "status 3" in starter.problem
+
+
+async def test_runtime_path_is_the_dai_interpreter(runner_dirs: dict[str, Path], tmp_path: Path,
+                                                   agent_client_factory: Any) -> None:
+    """RUNTIME_PATH on the command line names the interpreter even when the DAI home has none."""
+    home = fake_dai(tmp_path)
+    elsewhere = tmp_path / "other" / "python3"
+    elsewhere.parent.mkdir()
+    (home / "python" / "bin" / "python").rename(elsewhere)
+    proc = RunnerProcess(lang="vendor.h2o", dirs=runner_dirs, runtime_path=str(elsewhere),
+                         env={"KRUNNER_H2O_DAI_HOME": str(home), "TMPDIR": str(tmp_path)})
+    await proc.start()
+    try:
+        agent = await agent_client_factory(proc.replin_port, proc.replout_port)
+        results = await agent.execute_until_done(None, "query", "import sys\nsys.executable")
+        assert results[-1]["exitCode"] == 0, stderr_of(results)
+        assert stdout_of(results) == repr(str(elsewhere))
+    finally:
+        await proc.stop()
