@@ -94,7 +94,7 @@ async def test_jupyter_clients_get_an_svg_of_the_graph(git_runner: RunnerProcess
     finally:
         kc.stop_channels()
     assert reply["content"]["status"] == "ok" and len(bundles) == 1
-    commits = bundles[0]["application/vnd.sorna.gitgraph"]
+    commits = json.loads(bundles[0]["application/vnd.sorna.gitgraph"])  # JSON text for nbformat's sake
     svg = ET.fromstring(bundles[0]["image/svg+xml"])
     assert sorted(c.get("data-oid") for c in svg.iter(f"{SVG}circle")) == sorted(c["oid"] for c in commits)
     edges = {(e.get("data-from"), e.get("data-to")) for e in svg.iter(f"{SVG}path")}

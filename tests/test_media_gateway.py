@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 import requests
 
@@ -72,7 +73,11 @@ async def _run(url: str, kernel_id: str, code: str) -> tuple[dict[str, Any], lis
 
 
 def _displays(iopub: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m["content"]["data"] for m in iopub if m["msg_type"] in ("display_data", "execute_result")]
+    """The bundles of `iopub`, each checked the way nbclient stores it into a notebook."""
+    shown = [m for m in iopub if m["msg_type"] in ("display_data", "execute_result")]
+    for msg in shown:
+        nbformat.v4.output_from_msg(msg)  # raises on a value nbformat does not accept
+    return [m["content"]["data"] for m in shown]
 
 
 async def test_front_ends_use_every_new_runtime(gw: RunnerProcess) -> None:
@@ -84,7 +89,7 @@ async def test_front_ends_use_every_new_runtime(gw: RunnerProcess) -> None:
     reply, iopub = await _run(url, await _kernel(url, None), "%show graph repo")
     assert reply["content"]["status"] == "ok"
     (bundle,) = _displays(iopub)
-    assert len(bundle["application/vnd.sorna.gitgraph"]) == 4
+    assert len(json.loads(bundle["application/vnd.sorna.gitgraph"])) == 4
     assert len(list(ET.fromstring(bundle["image/svg+xml"]).iter(f"{SVG}circle"))) == 4
 
     # a Python kernel (the runner's interpreter) draws: the SVG has the documentation's shapes

@@ -10,6 +10,7 @@ as `GitError` carrying git's own message.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shlex
 import subprocess
@@ -133,4 +134,6 @@ def show_graph_bundle(line: str, cwd: Path) -> dict[str, Any]:
     args = parse_show(line)
     path = Path(args.path).expanduser()
     commits = commit_graph(path if path.is_absolute() else cwd / path)
-    return {MEDIA_TYPE: commits, "image/svg+xml": render_svg(commits), "text/plain": render_text(commits)}
+    # JSON text: nbformat only allows JSON values under */json and *+json types (the runner gives
+    # the agent the parsed list, as the original sent it)
+    return {MEDIA_TYPE: json.dumps(commits), "image/svg+xml": render_svg(commits), "text/plain": render_text(commits)}
