@@ -3,10 +3,13 @@ every interpreter the runner starts: `library_dir()` (see docs/runtimes.md)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _PACKAGE = Path(__file__).resolve().parent  # .../ai/backend/kernel/python
 _KERNEL_PACKAGE = _PACKAGE.parent  # .../ai/backend/kernel
@@ -32,6 +35,18 @@ def library_dir(base: str | os.PathLike[str] | None = None) -> Path:
     for link, target in wanted.items():
         _replace_with_link(link, target)
     return lib
+
+
+def put_library_first(env: dict[str, str]) -> None:
+    """Make `library_dir()` the first entry of `env["PYTHONPATH"]` (the runner's start-up hook of
+    the Python runtimes); a failure only costs the drawing module, so it is logged, not raised."""
+    try:
+        lib = str(library_dir())
+    except OSError as e:
+        log.warning("the drawing module is not available to the runtime: %s", e)
+        return
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != lib]
+    env["PYTHONPATH"] = os.pathsep.join([lib, *parts])
 
 
 def _points_to(link: Path, target: Path) -> bool:

@@ -94,15 +94,9 @@ async def setup(runner: Runner) -> None:
 
 def _put_drawing_library_first(env: dict[str, str]) -> None:
     """`ai.backend.kernel.python.drawing` importable by the runtime's interpreter (docs/runtimes.md)."""
-    from ...python import library_dir
+    from ...python import put_library_first
 
-    try:
-        lib = str(library_dir())
-    except OSError as e:
-        log.warning("the drawing module is not available to the runtime: %s", e)
-        return
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != lib]
-    env["PYTHONPATH"] = os.pathsep.join([lib, *parts])
+    put_library_first(env)
 
 
 LANGUAGE = Language(
