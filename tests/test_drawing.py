@@ -142,13 +142,14 @@ def test_an_interpreter_with_only_the_library_dir_can_draw(tmp_path: Path) -> No
     assert ET.parse(saved).getroot().find(f"{SVG}circle") is not None
 
 
+@pytest.mark.parametrize("lang", ["python", "app"])
 async def test_python_kernel_under_an_image_interpreter_imports_it(
-        runner_dirs: dict[str, Path], tmp_path: Path, agent_client_factory: Any) -> None:
+        lang: str, runner_dirs: dict[str, Path], tmp_path: Path, agent_client_factory: Any) -> None:
     """RUNTIME_PATH is another interpreter (a venv): its kernel finds the module through the
     library dir the runner puts first on PYTHONPATH."""
     env_dir = tmp_path / "image-python"
     venv.EnvBuilder(with_pip=False, system_site_packages=True).create(env_dir)
-    proc = RunnerProcess(lang="python", dirs=runner_dirs, runtime_path=str(env_dir / "bin" / "python"))
+    proc = RunnerProcess(lang=lang, dirs=runner_dirs, runtime_path=str(env_dir / "bin" / "python"))
     await proc.start()
     try:
         agent = await agent_client_factory(proc.replin_port, proc.replout_port)
