@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.runnerlib import free_port
 
@@ -67,3 +68,26 @@ def fake_dai(root: Path) -> Path:
     script.write_text('#!/bin/bash\necho "started $$ in $PWD" >> "$(dirname "$0")/starts.log"\n')
     script.chmod(0o755)
     return home
+
+
+def jupyter_displays(runtime_dir: Path, code: str, timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run `code` on a runner's main kernel through a plain Jupyter client attached to its
+    connection file; returns the execute_reply and the display_data bundles (blocking)."""
+    from jupyter_client import BlockingKernelClient
+
+    (conn,) = Path(runtime_dir).glob("kernel-*.json")
+    kc = BlockingKernelClient(connection_file=str(conn))
+    kc.load_connection_file()
+    kc.start_channels()
+    bundles: list[dict[str, Any]] = []
+
+    def keep(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "display_data":
+            bundles.append(msg["content"]["data"])
+
+    try:
+        kc.wait_for_ready(timeout=30)
+        reply = kc.execute_interactive(code, timeout=timeout, output_hook=keep)
+    finally:
+        kc.stop_channels()
+    return reply, bundles

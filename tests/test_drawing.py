@@ -3,6 +3,7 @@ original's own code (PyPI wheel, tests/originallib.py), through the agent's clie
 Jupyter client, and importable from an interpreter that only has our library dir."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import json
@@ -14,13 +15,13 @@ from typing import Any
 
 import msgpack
 import pytest
-from jupyter_client import BlockingKernelClient
 
 from ai.backend.kernel.python import library_dir
 from ai.backend.kernel.python.drawing import Canvas, Colors, encode_commands
 from tests import originallib
 from tests.agentlib import console_items, stderr_of
 from tests.docslib import example
+from tests.medialib import jupyter_displays
 from tests.runnerlib import RunnerProcess
 
 DOC_CODE = example("runtimes.md", "drawing")
@@ -81,18 +82,7 @@ async def test_agent_gets_the_original_media_and_jupyter_gets_svg(
     assert originallib.decode_commands()(media[0][1]) == expected
 
     # the same kernel through a plain Jupyter client: a display_data with an SVG of the shapes
-    (conn,) = Path(runner.dirs["runtime"]).glob("kernel-*.json")
-    kc = BlockingKernelClient(connection_file=str(conn))
-    kc.load_connection_file()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        bundles: list[dict[str, Any]] = []
-        reply = kc.execute_interactive(
-            DOC_CODE, timeout=60,
-            output_hook=lambda m: bundles.append(m["content"]["data"]) if m["msg_type"] == "display_data" else None)
-    finally:
-        kc.stop_channels()
+    reply, bundles = await asyncio.to_thread(jupyter_displays, runner.dirs["runtime"], DOC_CODE)
     assert reply["content"]["status"] == "ok"
     assert len(bundles) == 1 and "application/x-sorna-drawing" in bundles[0]
     svg = ET.fromstring(bundles[0]["image/svg+xml"])

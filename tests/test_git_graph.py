@@ -2,6 +2,7 @@
 commit list (checked against the original runner's own `do_show`) and an SVG for notebooks."""
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -10,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client import BlockingKernelClient
 
 from tests import originallib
 from tests.agentlib import console_items, stderr_of, stdout_of
-from tests.medialib import make_repo
+from tests.medialib import jupyter_displays, make_repo
 from tests.runnerlib import RunnerProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None,
@@ -81,18 +81,7 @@ async def test_git_errors_go_to_stderr_with_nonzero_exit(git_runner: RunnerProce
 async def test_jupyter_clients_get_an_svg_of_the_graph(git_runner: RunnerProcess, agent_client_factory: Any) -> None:
     agent = await agent_client_factory(git_runner.replin_port, git_runner.replout_port)
     await agent.execute_until_done(None, "query", "true")  # the kernel is up
-    (conn,) = Path(git_runner.dirs["runtime"]).glob("kernel-*.json")
-    kc = BlockingKernelClient(connection_file=str(conn))
-    kc.load_connection_file()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        bundles: list[dict[str, Any]] = []
-        reply = kc.execute_interactive(
-            "%show graph repo", timeout=60,
-            output_hook=lambda m: bundles.append(m["content"]["data"]) if m["msg_type"] == "display_data" else None)
-    finally:
-        kc.stop_channels()
+    reply, bundles = await asyncio.to_thread(jupyter_displays, git_runner.dirs["runtime"], "%show graph repo")
     assert reply["content"]["status"] == "ok" and len(bundles) == 1
     commits = json.loads(bundles[0]["application/vnd.sorna.gitgraph"])  # JSON text for nbformat's sake
     svg = ET.fromstring(bundles[0]["image/svg+xml"])
