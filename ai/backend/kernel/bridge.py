@@ -39,7 +39,28 @@ _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_da
 
 
 def pick_output(data: dict[str, Any]) -> tuple[str, str] | None:
-    """The frame for a Jupyter mime bundle: ("media", json) for rich data, ("stdout", text) for plain."""
+    """The frame for a Jupyter mime bundle: ("media", json) for rich data, ("stdout", text) for plain.
+
+    A vendor type (`application/x-*`, `application/vnd.*`, but not Jupyter's own widget/front-end
+    types) is what the agent's client asked for (the original's drawing, git graph), so it goes
+    first, its JSON value kept as is; then audio/video as data URIs; then the generic rich types.
+    """
+    # the original's media whose data is JSON: a bundle can only carry it as text (nbformat)
+    json_text_types = ("application/vnd.sorna.gitgraph",)
+    for mime, value in data.items():
+        if mime.startswith(("application/x-", "application/vnd.")) and not mime.startswith("application/vnd.jupyter"):
+            if mime in json_text_types and isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    pass
+            if not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
+                value = base64.b64encode(value).decode() if isinstance(value, bytes) else str(value)
+            return "media", json.dumps({"type": mime, "data": value})
+    for mime, value in data.items():
+        if mime.startswith(("audio/", "video/")) and isinstance(value, str):
+            uri = value if value.startswith("data:") else f"data:{mime};base64,{''.join(value.split())}"
+            return "media", json.dumps({"type": mime, "data": uri})
     for mime in MEDIA_PREFERENCE:
         if mime in data:
             return "media", json.dumps({"type": mime, "data": _media_data(mime, data[mime])})

@@ -40,6 +40,8 @@ _PACKAGES: dict[str, str] = {
     "scheme": "scheme",
     "git": "shell",
     "shell": "shell",
+    "vendor.aws_polly": "vendor.aws_polly",
+    "vendor.h2o": "vendor.h2o",
 }
 
 

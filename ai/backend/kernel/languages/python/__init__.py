@@ -76,6 +76,7 @@ async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
 
 async def setup(runner: Runner) -> None:
     """Runner start-up hook (docs/languages.md#python): USER_SITE first on PYTHONPATH + our sitecustomize."""
+    _put_drawing_library_first(runner.child_env)
     ctx = BatchContext("python", Path(runner.work_dir), runner.runtime_path, runner.child_env)
     try:
         runtime = python_tool(ctx)
@@ -87,7 +88,15 @@ async def setup(runner: Runner) -> None:
         return
     parts = [p for p in runner.child_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != user_site]
     runner.child_env["PYTHONPATH"] = os.pathsep.join([user_site, *parts])
+    _put_drawing_library_first(runner.child_env)
     install_sitecustomize(Path(user_site))
+
+
+def _put_drawing_library_first(env: dict[str, str]) -> None:
+    """`ai.backend.kernel.python.drawing` importable by the runtime's interpreter (docs/runtimes.md)."""
+    from ...python import put_library_first
+
+    put_library_first(env)
 
 
 LANGUAGE = Language(

@@ -1,22 +1,26 @@
-"""Jupyter kernel for Bash (LANG shell and git): bash_kernel, plus stdin and is_complete
-(`python -m ...shell.kernel -f CONN`).
+"""Jupyter kernel for Bash (LANG shell and git): bash_kernel, plus stdin, is_complete and the git
+runtime's `%show graph [PATH]` (`python -m ...shell.kernel -f CONN`).
 
 bash_kernel (PyPI) is reused as is for running cells, completion (compgen) and rich output; this
 subclass adds what it lacks: a command that reads the terminal (`read`, `cat`, a program's
-prompt) gets an input_request instead of hanging, and is_complete asks `bash -n`.
+prompt) gets an input_request instead of hanging, and is_complete asks `bash -n`. A cell that is
+one `%show ...` line is the original git runner's terminal command (docs/runtimes.md).
 """
 from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pexpect
 from bash_kernel.kernel import BashKernel, IREPLWrapper
 
-from ..kernelbase.common import StdinWatch, launch
+from ..kernelbase.common import StdinWatch, error_content, launch
+from .gitgraph import GitError, show_graph_bundle
 
 QUIET = 0.05  # seconds without output before checking whether bash's job waits for input
+SHOW_RE = re.compile(r"\s*%show([ \t][^\n]*)?\s*\Z")  # one `%show ...` line: the git runtime's command
 
 
 class StdinAwareWrapper(IREPLWrapper):
@@ -81,6 +85,8 @@ class ShellKernel(BashKernel):
                    user_expressions: dict | None = None, allow_stdin: bool = False) -> dict[str, Any]:
         # ipykernel 7 only lets raw_input() through when do_execute records the request's flag
         self._allow_stdin = allow_stdin
+        if SHOW_RE.match(code):
+            return self._show(code.strip()[1:], silent)
         reply = super().do_execute(code, silent, store_history, user_expressions, allow_stdin)
         if reply.get("status") == "abort":  # interrupted: report it like our other kernels do
             content = {"ename": "KeyboardInterrupt", "evalue": "interrupted",
@@ -93,6 +99,24 @@ class ShellKernel(BashKernel):
             reply = {**reply, "ename": "ExitCode", "evalue": f"exit status {status}",
                      "traceback": reply.get("traceback") or [f"exit status {status}"]}
         return reply
+
+    def _show(self, line: str, silent: bool) -> dict[str, Any]:
+        """`%show graph [PATH]`: the commit graph as media (PATH is relative to bash's cwd)."""
+        try:
+            cwd = Path(f"/proc/{self.bashwrapper.child.pid}/cwd").resolve()
+        except OSError:
+            cwd = Path.cwd()
+        try:
+            bundle = show_graph_bundle(line, cwd)
+        except GitError as e:
+            lines = str(e).splitlines() or ["git failed"]
+            content = error_content("GitError", lines[-1], lines)
+            if not silent:
+                self.send_response(self.iopub_socket, "error", content)
+            return {"status": "error", "execution_count": self.execution_count, **content}
+        if not silent:
+            self.send_response(self.iopub_socket, "display_data", {"data": bundle, "metadata": {}})
+        return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
 
     def send_response(self, stream: Any, msg_type: str, content: Any = None, *args: Any, **kwargs: Any) -> Any:
         # bash_kernel reports a failing command as ename "" / evalue "<status>": name it
