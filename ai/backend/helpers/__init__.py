@@ -1,4 +1,4 @@
-"""In-kernel helpers for user code (the `backend.ai-kernel-helper` API, PROTOCOL §7.3).
+"""In-kernel helpers for user code (the `backend.ai-kernel-helper` API, docs/languages.md, "Helpers").
 
     from ai.backend.helpers import install
     install("tqdm")

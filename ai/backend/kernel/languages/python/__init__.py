@@ -4,14 +4,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from .. import BatchContext, Language, Plan
-
-if TYPE_CHECKING:
-    from ...runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +70,35 @@ async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
     return text if proc.returncode == 0 and text and text != "None" else None
 
 
-async def setup(runner: Runner) -> None:
-    """Runner start-up hook (PROTOCOL §7.1): USER_SITE first on PYTHONPATH + our sitecustomize."""
-    ctx = BatchContext("python", Path(runner.work_dir), runner.runtime_path, runner.child_env)
+async def setup(ctx: BatchContext) -> dict[str, str]:
+    """Start-up hook (docs/languages.md, "Python"): our sitecustomize in USER_SITE, and USER_SITE
+    first on the children's PYTHONPATH."""
     try:
         runtime = python_tool(ctx)
     except Exception:
-        log.warning("python runtime %s not found: batch input() override not installed", runner.runtime_path)
-        return
-    user_site = await query_user_site(runtime, dict(runner.child_env))
+        log.warning("python runtime %s not found: batch input() override not installed", ctx.runtime)
+        return {}
+    user_site = await query_user_site(runtime, dict(ctx.env))
     if not user_site:
-        return
-    parts = [p for p in runner.child_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != user_site]
-    runner.child_env["PYTHONPATH"] = os.pathsep.join([user_site, *parts])
+        return {}
     install_sitecustomize(Path(user_site))
+    parts = [p for p in ctx.env.get("PYTHONPATH", "").split(os.pathsep) if p and p != user_site]
+    return {"PYTHONPATH": os.pathsep.join([user_site, *parts])}
+
+
+def python_kernel_argv(runtime: str, env: dict[str, str]) -> list[str]:
+    """The kernel's argv: ipykernel under RUNTIME_PATH when that interpreter has it, else under ours."""
+    if os.path.realpath(runtime) != os.path.realpath(sys.executable):
+        try:
+            ok = subprocess.run(
+                [runtime, "-c", "import ipykernel"], env=env, capture_output=True, timeout=30
+            ).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if not ok:
+            log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
+            runtime = sys.executable
+    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
 LANGUAGE = Language(
