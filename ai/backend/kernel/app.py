@@ -17,9 +17,9 @@ from traitlets.config import Application
 from . import __version__
 from .batch import BatchExecutor
 from .environment import in_agent_container
-from .gateway.config import GatewayConfig
+from .gateway.config import GATEWAY_ALIASES, GatewayConfig
 from .kernels import KernelHub
-from .options import from_env
+from .options import debug_flag, from_env
 from .services.manager import ServiceManager
 
 
@@ -78,13 +78,11 @@ class RunnerApp(Application):
         "intrinsic-services": "ServiceManager.intrinsic_services",
         "intrinsic-bind-ip": "ServiceManager.bind_ip",
         "ssh-key-dir": "ServiceManager.ssh_key_dir",
-        "gateway-port": "GatewayConfig.port",
-        "gateway-ip": "GatewayConfig.ip",
-        "gateway-token": "GatewayConfig.token",
+        **GATEWAY_ALIASES,
         "log-level": "Application.log_level",
     }
     flags = {
-        "debug": ({"RunnerApp": {"debug": True}}, "log at DEBUG level"),
+        **debug_flag("RunnerApp"),
         "legacy-batch-frames": ({"BatchExecutor": {"legacy_frames": True}}, "original batch frame sequence"),
     }
     classes = [KernelHub, BatchExecutor, ServiceManager, GatewayConfig]

@@ -52,3 +52,8 @@ def from_env(trait: T, env: str, *, fallback: Callable[[Any], Any] | None = None
     trait.help = f"{trait.help} [env: {env}]"
     trait.metadata["env"] = env
     return trait
+
+
+def debug_flag(app_class: str) -> dict[str, tuple[dict[str, dict[str, bool]], str]]:
+    """The `--debug` flag every command of the package has: sets `<app_class>.debug`."""
+    return {"debug": ({app_class: {"debug": True}}, "log at DEBUG level")}

@@ -13,6 +13,12 @@ from traitlets.config import Configurable
 from ..options import from_env
 
 TOKEN_ENV = "KRUNNER_GATEWAY_TOKEN"
+# The gateway's flags, the same in the runner and in the standalone command.
+GATEWAY_ALIASES = {
+    "gateway-port": "GatewayConfig.port",
+    "gateway-ip": "GatewayConfig.ip",
+    "gateway-token": "GatewayConfig.token",
+}
 
 
 class GatewayConfig(Configurable):

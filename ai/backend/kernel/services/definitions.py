@@ -193,16 +193,26 @@ def build_argv(
     return interpolate([*argv, *_arguments(defn, options)], variables)
 
 
+_NOUNS = {"arguments": "Argument", "envs": "Environment variable"}
+
+
+def _user_given(defn: ServiceDefinition, options: Mapping[str, Any], key: str, allowed: list[str],
+                error: type[Exception]) -> dict[str, Any]:
+    """The user's `arguments`/`envs` of a start, each name checked against the definition's list."""
+    given = options.get(key) or {}
+    if not isinstance(given, dict):
+        raise error(f"'{key}' must be an object for service {defn.name}")
+    for name in given:
+        if name not in allowed:
+            raise error(f"{_NOUNS[key]} {name} not allowed for service {defn.name}")
+    return given
+
+
 def _arguments(defn: ServiceDefinition, options: Mapping[str, Any]) -> list[str]:
     """Default arguments overlaid with the user's allowed ones, flattened to argv items."""
     argv: list[str] = []
     arguments: dict[str, ArgValue] = dict(defn.default_arguments)
-    user_args = options.get("arguments") or {}
-    if not isinstance(user_args, dict):
-        raise DisallowedArgument(f"'arguments' must be an object for service {defn.name}")
-    for name, value in user_args.items():
-        if name not in defn.allowed_arguments:
-            raise DisallowedArgument(f"Argument {name} not allowed for service {defn.name}")
+    for name, value in _user_given(defn, options, "arguments", defn.allowed_arguments, DisallowedArgument).items():
         if not (value is None or isinstance(value, str) or _is_str_list(value)):
             raise DisallowedArgument(f"Argument {name} must be null, a string or a list of strings")
         arguments[name] = value
@@ -224,12 +234,7 @@ def build_env(
     """Extra env for one start: allowed user envs (never overriding the runner's), then `env`."""
     frozen = set(frozen)
     env: dict[str, str] = {}
-    user_envs = options.get("envs") or {}
-    if not isinstance(user_envs, dict):
-        raise DisallowedEnvironment(f"'envs' must be an object for service {defn.name}")
-    for name, value in user_envs.items():
-        if name not in defn.allowed_envs:
-            raise DisallowedEnvironment(f"Environment variable {name} not allowed for service {defn.name}")
+    for name, value in _user_given(defn, options, "envs", defn.allowed_envs, DisallowedEnvironment).items():
         if name in frozen:
             raise DisallowedEnvironment(f"Environment variable {name} can't be overwritten")
         env[name] = str(value)
