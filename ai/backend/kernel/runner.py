@@ -32,7 +32,6 @@ from .environment import build_child_env, read_environ_txt, read_intrinsic_ports
 from .gateway.config import GatewayConfig
 from .kernels import KernelHub
 from .languages import BatchContext, Language, get_language
-from .languages.python import python_kernel_argv
 from .ops import FINISH_FRAME, OPS, Mode
 from .procfacts import return_large_buffers_to_the_os, set_process_name
 from .services.manager import ServiceManager
@@ -125,9 +124,9 @@ class Runner:
             self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
             return None
         try:
-            if name == "python":
-                argv = await asyncio.to_thread(python_kernel_argv, self.runtime_path, self.child_env)
-                self.hub.kernel_spec_manager.argv_overrides = {"python": argv}
+            if name == self.language.kernelspec and self.language.kernel_argv is not None:
+                argv = await asyncio.to_thread(self.language.kernel_argv, self.runtime_path, self.child_env)
+                self.hub.kernel_spec_manager.argv_overrides = {name: argv}
             env = dict(self.child_env)
             env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
             kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))

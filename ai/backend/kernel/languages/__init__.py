@@ -152,6 +152,8 @@ class Language:
     install_hint: str = ""  # how to get the toolchain, quoted when it is missing
     # called once by the runner at start-up, after the child env is built; returns env additions
     setup: SetupHook | None = None
+    # argv of the query-mode kernel given (RUNTIME_PATH, child env), replacing its kernelspec's argv
+    kernel_argv: Callable[[str, Mapping[str, str]], list[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,5 +1,6 @@
 """The app language: a Python runtime serving apps/services only; batch mode is a no-op."""
 from .. import BatchContext, Language, Plan
+from ..python import python_kernel_argv
 
 
 def unsupported(ctx: BatchContext) -> Plan:
@@ -8,5 +9,5 @@ def unsupported(ctx: BatchContext) -> Plan:
 
 LANGUAGE = Language(
     name="app", kernelspec="python", default_runtime="/opt/backend.ai/bin/python", log_prefix="app-kernel",
-    build=unsupported, exec=unsupported,
+    build=unsupported, exec=unsupported, kernel_argv=python_kernel_argv,
 )

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from .. import BatchContext, Language, Plan
 
@@ -86,12 +87,12 @@ async def setup(ctx: BatchContext) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([user_site, *parts])}
 
 
-def python_kernel_argv(runtime: str, env: dict[str, str]) -> list[str]:
+def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
     """The kernel's argv: ipykernel under RUNTIME_PATH when that interpreter has it, else under ours."""
     if os.path.realpath(runtime) != os.path.realpath(sys.executable):
         try:
             ok = subprocess.run(
-                [runtime, "-c", "import ipykernel"], env=env, capture_output=True, timeout=30
+                [runtime, "-c", "import ipykernel"], env=dict(env), capture_output=True, timeout=30
             ).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             ok = False
@@ -103,6 +104,6 @@ def python_kernel_argv(runtime: str, env: dict[str, str]) -> list[str]:
 
 LANGUAGE = Language(
     name="python", kernelspec="python", default_runtime="/opt/backend.ai/bin/python",
-    log_prefix="python-kernel", build=build, exec=exec_, setup=setup,
+    log_prefix="python-kernel", build=build, exec=exec_, setup=setup, kernel_argv=python_kernel_argv,
     install_hint="apt-get install python3",
 )
