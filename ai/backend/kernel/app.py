@@ -8,11 +8,12 @@ trait's default through `options.from_env`. See docs/architecture.md, "Where is 
 """
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Float, Integer, List, Unicode, default
-from traitlets.config import Application
+from traitlets.config import Application, Config
 
 from . import __version__
 from .batch import BatchExecutor
@@ -21,6 +22,25 @@ from .gateway.config import GATEWAY_ALIASES, GatewayConfig
 from .kernels import KernelHub
 from .options import debug_flag, from_env
 from .services.manager import ServiceManager
+
+
+# Options that moved from RunnerApp to the class that uses them: their old long forms
+# (`--RunnerApp.batch_followup_wait=...`, `c.RunnerApp.service_defs_dir`) keep working.
+MOVED_OPTIONS = {
+    "user_input_socket": ("BatchExecutor", "user_input_socket"),
+    "legacy_batch_frames": ("BatchExecutor", "legacy_frames"),
+    "batch_kill_grace": ("BatchExecutor", "kill_grace"),
+    "batch_followup_wait": ("BatchExecutor", "followup_wait"),
+    "batch_input_poll_interval": ("BatchExecutor", "input_poll_interval"),
+    "service_defs_dir": ("ServiceManager", "defs_dir"),
+    "service_launch_timeout": ("ServiceManager", "launch_timeout"),
+    "intrinsic_services": ("ServiceManager", "intrinsic_services"),
+    "intrinsic_bind_ip": ("ServiceManager", "bind_ip"),
+    "ssh_key_dir": ("ServiceManager", "ssh_key_dir"),
+    "gateway_port": ("GatewayConfig", "port"),
+    "gateway_ip": ("GatewayConfig", "ip"),
+    "gateway_token": ("GatewayConfig", "token"),
+}
 
 
 def _default_bind_ip(app: RunnerApp) -> str:
@@ -86,6 +106,15 @@ class RunnerApp(Application):
         "legacy-batch-frames": ({"BatchExecutor": {"legacy_frames": True}}, "original batch frame sequence"),
     }
     classes = [KernelHub, BatchExecutor, ServiceManager, GatewayConfig]
+
+    def update_config(self, config: Config) -> None:
+        """Apply `config`, reading the old `RunnerApp.<name>` keys of moved options as the new ones."""
+        if "RunnerApp" in config and any(old in config.RunnerApp for old in MOVED_OPTIONS):
+            config = deepcopy(config)
+            for old, (section, trait) in MOVED_OPTIONS.items():
+                if old in config.RunnerApp:
+                    config[section][trait] = config.RunnerApp.pop(old)
+        super().update_config(config)
 
     @default("runtime_dir")
     def _runtime_dir_default(self) -> str:
