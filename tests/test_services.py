@@ -52,7 +52,6 @@ class FakeAgent(AgentLink):
         self.options = options
         self.child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work_dir), "LANG": "C.UTF-8"}
         self.intrinsic_ports: dict[str, int] = {}
-        self.gateway_url = None
         self.frames: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
     async def send(self, msg_type: str, payload: Any = b"") -> None:
@@ -559,3 +558,16 @@ def test_jupyter_builtin_uses_our_gateway(tmp_path: Path) -> None:
     assert config.GatewayClient.url == "http://127.0.0.1:9999" and config.GatewayClient.auth_token == "tok"
     assert python_service("jupyter", 8090, PY, tmp_path, config_dir=str(tmp_path)).argv[2] == "notebook"
     assert python_service("nope", 1, PY, tmp_path) is None
+
+
+def test_file_names_in_ttyd_shell_line_are_quoted() -> None:
+    """ttyd runs `SHELL -c "...; exec TMUX ..."`: a tmux path is one word, never shell syntax."""
+    import shlex
+
+    from ai.backend.kernel.services.intrinsic import ttyd_argv
+
+    argv = ttyd_argv("/usr/bin/ttyd", 7681, "127.0.0.1", "/opt/my tools/tmux;reboot")
+    if argv[-2] != "-c":
+        pytest.skip("the login shell is ash: ttyd runs it without tmux")
+    words = shlex.split(argv[-1])
+    assert "/opt/my tools/tmux;reboot" in words and "reboot" not in words
