@@ -27,8 +27,8 @@ from jupyter_client.manager import start_new_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ai.backend.kernel.gateway.client import ChannelsClient  # noqa: E402
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env  # noqa: E402
+from tests.wsclient import ChannelsClient  # noqa: E402
+from tests.gatewaylib import GatewayProcess, isolated_env  # noqa: E402
 
 TOKEN = "bench"
 CODE = "print(1)"

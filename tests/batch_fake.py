@@ -1,5 +1,6 @@
-"""A stand-in for the Runner that BatchExecutor talks to: real subprocesses and sockets, but the
-frames are only collected (and the serial queue is a list), so batch logic is tested in-process."""
+"""The agent side of BatchExecutor for in-process tests: `FakeAgent` implements the real
+`AgentLink` interface (frames are collected, the serial queue is a list, inputs come from a queue)
+and builds the executor from plain values as the runner does; the subprocesses and sockets are real."""
 from __future__ import annotations
 
 import asyncio
@@ -8,15 +9,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from ai.backend.kernel.agentlink import AgentLink
 from ai.backend.kernel.batch import BatchExecutor
 from ai.backend.kernel.environment import build_child_env
-from ai.backend.kernel.languages import get_language
+from ai.backend.kernel.languages import BatchContext, get_language
 
 
-class FakeRunner:
+class FakeAgent(AgentLink):
     def __init__(self, work_dir: Path, lang: str = "python", *, runtime: str | None = None,
                  legacy: bool = False, grace: float = 1.0, env: dict[str, str] | None = None) -> None:
         self.lang = lang
@@ -24,16 +25,17 @@ class FakeRunner:
         self.work_dir = work_dir
         self.runtime_path = runtime or self.language.default_runtime
         self._sockdir = tempfile.mkdtemp(prefix="bi-")  # AF_UNIX paths must stay short
-        self.app = SimpleNamespace(
-            user_input_socket=os.path.join(self._sockdir, "in.sock"), legacy_batch_frames=legacy,
-            batch_kill_grace=grace, batch_followup_wait=0.02, batch_input_poll_interval=0.05)
+        self.options = dict(user_input_socket=os.path.join(self._sockdir, "in.sock"), legacy_frames=legacy,
+                            kill_grace=grace, followup_wait=0.02, input_poll_interval=0.05)
         self.child_env = build_child_env(work_dir, {**self.language.child_env, **(env or {})},
                                          self.language.path_prepend)
         self.frames: list[tuple[str, bytes]] = []
         self.queued: list[str] = []
         self.inputs: asyncio.Queue[str] = asyncio.Queue()
         self.frame_added = asyncio.Event()
-        self.batch = BatchExecutor(self)
+        self.batch: BatchExecutor | None = None
+
+    # the AgentLink interface ---------------------------------------------------------------------
 
     async def send(self, msg_type: str, payload: Any = b"") -> None:
         if isinstance(payload, (dict, list)):
@@ -43,21 +45,26 @@ class FakeRunner:
         self.frames.append((msg_type, bytes(payload)))
         self.frame_added.set()
 
-    def next_queued_op(self) -> str | None:
-        return self.queued[0] if self.queued else None
+    async def wait_next_queued_op(self, timeout: float) -> str | None:
+        return self.queued[0] if self.queued else None  # the list is filled before each step runs
 
     async def next_user_input(self) -> str:
         return await self.inputs.get()
 
     # helpers for tests ---------------------------------------------------------------------------
-    async def start(self) -> FakeRunner:
+    async def start(self) -> FakeAgent:
+        """What the runner does at start-up: the language's setup, then the executor."""
         if self.language.setup is not None:
-            await self.language.setup(self)
+            ctx = BatchContext(self.language.name, self.work_dir, self.runtime_path, self.child_env)
+            self.child_env.update(await self.language.setup(ctx))
+        self.batch = BatchExecutor(self, language=self.language, work_dir=self.work_dir,
+                                   runtime_path=self.runtime_path, child_env=self.child_env, **self.options)
         await self.batch.start()
         return self
 
     async def close(self) -> None:
-        await self.batch.shutdown()
+        if self.batch is not None:
+            await self.batch.shutdown()
         shutil.rmtree(self._sockdir, ignore_errors=True)
 
     async def batch_run(self, clean: str = "", build: str = "", exec: str = "") -> None:

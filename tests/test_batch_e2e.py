@@ -181,7 +181,7 @@ async def test_julia_reports_its_missing_toolchain(start_runner: Start, runner_d
 
 
 async def test_no_batch_child_outlives_the_runner(start_runner: Start, runner_dirs) -> None:
-    from ai.backend.kernel.batch_io import group_alive
+    from ai.backend.kernel.procfacts import group_alive
 
     proc, agent = await start_runner("python")
     first = await agent.execute(None, "batch", "", {"exec": "echo $$; sleep 300"}, flush_timeout=1.0)

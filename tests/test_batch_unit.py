@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ai.backend.kernel.batch_io import READ_SIZE, group_alive
+from ai.backend.kernel.batch_io import READ_SIZE
+from ai.backend.kernel.procfacts import group_alive
 from ai.backend.kernel.languages.python import MARKER, install_sitecustomize
-from tests.batch_fake import FakeRunner
+from tests.batch_fake import FakeAgent
 
 PY = sys.executable
 
@@ -27,21 +28,21 @@ def work(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def fake(work: Path) -> AsyncIterator[FakeRunner]:
-    runner = await FakeRunner(work, "python", runtime=PY).start()
+async def fake(work: Path) -> AsyncIterator[FakeAgent]:
+    runner = await FakeAgent(work, "python", runtime=PY).start()
     try:
         yield runner
     finally:
         await runner.close()
 
 
-async def legacy_runner(work: Path) -> FakeRunner:
-    return await FakeRunner(work, "python", runtime=PY, legacy=True).start()
+async def legacy_runner(work: Path) -> FakeAgent:
+    return await FakeAgent(work, "python", runtime=PY, legacy=True).start()
 
 
 # --- finish frames ----------------------------------------------------------------------------
 
-async def test_batch_is_one_run_ending_with_finished(fake: FakeRunner, work: Path) -> None:
+async def test_batch_is_one_run_ending_with_finished(fake: FakeAgent, work: Path) -> None:
     (work / "main.py").write_text("print('hello from main')\n")
     await fake.batch_run("*", "*", "*")
     assert fake.controls() == [("finished", {"exitCode": 0})]
@@ -64,7 +65,7 @@ async def test_legacy_frames_are_the_original_sequence(work: Path) -> None:
         await fake.close()
 
 
-async def test_failed_build_ends_batch_with_127_and_skips_exec(fake: FakeRunner, work: Path) -> None:
+async def test_failed_build_ends_batch_with_127_and_skips_exec(fake: FakeAgent, work: Path) -> None:
     await fake.batch_run("", "echo 'x.c:1: error' >&2; exit 3", "touch ran")
     assert fake.controls() == [("finished", {"exitCode": 127})]
     stderr = fake.text("stderr")
@@ -75,13 +76,13 @@ async def test_failed_build_ends_batch_with_127_and_skips_exec(fake: FakeRunner,
     assert fake.controls() == [("finished", {"exitCode": 0})] and fake.text() == "next\n"
 
 
-async def test_failed_clean_goes_on_with_the_build(fake: FakeRunner) -> None:
+async def test_failed_clean_goes_on_with_the_build(fake: FakeAgent) -> None:
     await fake.batch_run("exit 2", "echo built", "echo ran")
     assert fake.controls() == [("finished", {"exitCode": 0})]
     assert fake.text() == "built\nran\n" and "code 2" in fake.text("stderr")
 
 
-async def test_single_steps_send_their_own_frames(fake: FakeRunner) -> None:
+async def test_single_steps_send_their_own_frames(fake: FakeAgent) -> None:
     await fake.batch.run("clean", "")
     await fake.batch.run("build", "exit 4")  # nothing queued behind: the original frame
     assert fake.controls() == [("clean-finished", {"exitCode": 0}), ("build-finished", {"exitCode": 4})]
@@ -93,14 +94,14 @@ async def test_single_steps_send_their_own_frames(fake: FakeRunner) -> None:
     assert fake.text() == "now\n"
 
 
-async def test_empty_batch_is_finished_zero(fake: FakeRunner) -> None:
+async def test_empty_batch_is_finished_zero(fake: FakeAgent) -> None:
     await fake.batch_run("", "", "")
     assert fake.frames == [("finished", b'{"exitCode": 0}')]
 
 
 # --- heuristics, missing things ---------------------------------------------------------------
 
-async def test_missing_entry_file_says_so_and_exits_127(fake: FakeRunner) -> None:
+async def test_missing_entry_file_says_so_and_exits_127(fake: FakeAgent) -> None:
     await fake.batch_run("", "*", "*")
     assert fake.controls() == [("finished", {"exitCode": 127})]
     assert "main.py" in fake.text("stderr")
@@ -108,7 +109,7 @@ async def test_missing_entry_file_says_so_and_exits_127(fake: FakeRunner) -> Non
 
 async def test_missing_toolchain_is_127_with_a_clear_message(work: Path) -> None:
     (work / "main.jl").write_text('println("hi")\n')
-    fake = await FakeRunner(work, "julia", runtime="/nonexistent/julia", env={"PATH": "/usr/bin:/bin"}).start()
+    fake = await FakeAgent(work, "julia", runtime="/nonexistent/julia", env={"PATH": "/usr/bin:/bin"}).start()
     try:
         await fake.batch_run("", "*", "*")
         assert fake.controls() == [("finished", {"exitCode": 127})]
@@ -118,13 +119,13 @@ async def test_missing_toolchain_is_127_with_a_clear_message(work: Path) -> None
         await fake.close()
 
 
-async def test_explicit_command_not_found_is_127(fake: FakeRunner) -> None:
+async def test_explicit_command_not_found_is_127(fake: FakeAgent) -> None:
     await fake.batch_run("", "", "no-such-command-xyz")
     assert fake.controls() == [("finished", {"exitCode": 127})]
     assert "not found" in fake.text("stderr")
 
 
-async def test_build_star_runs_make_when_there_is_a_makefile(fake: FakeRunner, work: Path) -> None:
+async def test_build_star_runs_make_when_there_is_a_makefile(fake: FakeAgent, work: Path) -> None:
     (work / "Makefile").write_text("all:\n\t@echo made-it > made.txt\n")
     (work / "main.py").write_text("print(open('made.txt').read().strip())\n")
     await fake.batch_run("", "*", "*")
@@ -132,7 +133,7 @@ async def test_build_star_runs_make_when_there_is_a_makefile(fake: FakeRunner, w
     assert fake.text() == "made-it\n"
 
 
-async def test_batch_mode_flag_only_for_exec(fake: FakeRunner) -> None:
+async def test_batch_mode_flag_only_for_exec(fake: FakeAgent) -> None:
     await fake.batch_run("echo clean=$_BACKEND_BATCH_MODE", "echo build=$_BACKEND_BATCH_MODE",
                          "echo exec=$_BACKEND_BATCH_MODE; echo home=$HOME")
     assert fake.text() == f"clean=\nbuild=\nexec=1\nhome={fake.work_dir}\n"
@@ -140,7 +141,7 @@ async def test_batch_mode_flag_only_for_exec(fake: FakeRunner) -> None:
 
 # --- output -----------------------------------------------------------------------------------
 
-async def test_large_output_arrives_whole_in_frames_of_at_most_1mib(fake: FakeRunner) -> None:
+async def test_large_output_arrives_whole_in_frames_of_at_most_1mib(fake: FakeAgent) -> None:
     size = 6 * 1024 * 1024 + 123
     await fake.batch_run("", "", f"head -c {size} /dev/zero | tr '\\0' x; echo err >&2")
     out = [p for t, p in fake.frames if t == "stdout"]
@@ -152,7 +153,7 @@ async def test_large_output_arrives_whole_in_frames_of_at_most_1mib(fake: FakeRu
 async def test_task_log_appended_when_logs_dir_exists(work: Path) -> None:
     (work / ".logs").mkdir()
     kid = str(uuid.uuid4())
-    fake = await FakeRunner(work, "python", runtime=PY, env={"BACKENDAI_KERNEL_ID": kid}).start()
+    fake = await FakeAgent(work, "python", runtime=PY, env={"BACKENDAI_KERNEL_ID": kid}).start()
     try:
         await fake.batch_run("", "echo one", "echo two; echo three >&2")
         h = uuid.UUID(kid).hex
@@ -165,7 +166,7 @@ async def test_task_log_appended_when_logs_dir_exists(work: Path) -> None:
 async def test_no_kernel_id_means_no_task_log_and_no_error(work: Path) -> None:
     (work / ".logs").mkdir()
     env = {k: v for k, v in os.environ.items() if k != "BACKENDAI_KERNEL_ID"}
-    fake = FakeRunner(work, "python", runtime=PY)
+    fake = FakeAgent(work, "python", runtime=PY)
     fake.child_env = {**env, "HOME": str(work)}
     await fake.start()
     try:
@@ -176,7 +177,7 @@ async def test_no_kernel_id_means_no_task_log_and_no_error(work: Path) -> None:
         await fake.close()
 
 
-async def test_background_process_holding_the_pipes_does_not_hang_the_batch(fake: FakeRunner) -> None:
+async def test_background_process_holding_the_pipes_does_not_hang_the_batch(fake: FakeAgent) -> None:
     start = time.monotonic()
     await fake.batch_run("", "", "sleep 30 & echo started")
     assert fake.controls() == [("finished", {"exitCode": 0})] and fake.text() == "started\n"
@@ -187,7 +188,7 @@ async def test_background_process_holding_the_pipes_does_not_hang_the_batch(fake
     assert not any(group_alive(pgid) for pgid in pgids)
 
 
-async def test_run_script_streams_output_and_returns_the_code(fake: FakeRunner, work: Path) -> None:
+async def test_run_script_streams_output_and_returns_the_code(fake: FakeAgent, work: Path) -> None:
     script = work / "bootstrap.sh"
     script.write_text("echo boot\nread x || exit 5\n")  # stdin is at EOF: nobody could answer
     assert await fake.batch.run_script(["/bin/sh", str(script)]) == 5
@@ -196,7 +197,7 @@ async def test_run_script_streams_output_and_returns_the_code(fake: FakeRunner, 
 
 # --- interrupt --------------------------------------------------------------------------------
 
-async def test_interrupt_reaches_the_whole_group(fake: FakeRunner) -> None:
+async def test_interrupt_reaches_the_whole_group(fake: FakeAgent) -> None:
     assert await fake.batch.interrupt() is False  # nothing runs
     task = asyncio.create_task(fake.batch_run("", "", f"{PY} -c 'print(1, flush=True)\nwhile True: pass'; echo after"))
     await fake.wait_frame("stdout")
@@ -209,7 +210,7 @@ async def test_interrupt_reaches_the_whole_group(fake: FakeRunner) -> None:
 
 
 async def test_interrupt_escalates_to_sigkill(work: Path) -> None:
-    fake = await FakeRunner(work, "python", runtime=PY, grace=0.5).start()
+    fake = await FakeAgent(work, "python", runtime=PY, grace=0.5).start()
     try:
         task = asyncio.create_task(fake.batch_run("", "", "trap '' INT; echo ready; sleep 30"))
         await fake.wait_frame("stdout")
@@ -224,7 +225,7 @@ async def test_interrupt_escalates_to_sigkill(work: Path) -> None:
 
 # --- input ------------------------------------------------------------------------------------
 
-async def test_python_input_over_the_socket_of_any_length(fake: FakeRunner, work: Path) -> None:
+async def test_python_input_over_the_socket_of_any_length(fake: FakeAgent, work: Path) -> None:
     (work / "main.py").write_text("a = input('first? ')\nb = input()\nprint(a, len(b), b[-3:])\n")
     long_text = "가나다" * 100_000 + "end"
     task = asyncio.create_task(fake.batch_run("", "*", "*"))
@@ -238,7 +239,7 @@ async def test_python_input_over_the_socket_of_any_length(fake: FakeRunner, work
     assert fake.text().endswith(f"Lablup {len(long_text)} end\n")
 
 
-async def test_stdin_readers_get_input_ops(fake: FakeRunner) -> None:
+async def test_stdin_readers_get_input_ops(fake: FakeAgent) -> None:
     task = asyncio.create_task(fake.batch_run("", "", "printf 'name? '; read a; read b; echo \"$a|$b\""))
     await fake.wait_frame("waiting-input")
     assert fake.text() == "name? "
@@ -250,7 +251,7 @@ async def test_stdin_readers_get_input_ops(fake: FakeRunner) -> None:
     assert fake.controls()[-1] == ("finished", {"exitCode": 0})
 
 
-async def test_ctrl_d_input_closes_stdin(fake: FakeRunner) -> None:
+async def test_ctrl_d_input_closes_stdin(fake: FakeAgent) -> None:
     task = asyncio.create_task(fake.batch_run("", "", "cat; echo done"))
     await fake.wait_frame("waiting-input")
     fake.inputs.put_nowait("line")
@@ -260,7 +261,7 @@ async def test_ctrl_d_input_closes_stdin(fake: FakeRunner) -> None:
     assert fake.text() == "line\ndone\n"
 
 
-async def test_interrupt_ends_a_socket_input_wait(fake: FakeRunner, work: Path) -> None:
+async def test_interrupt_ends_a_socket_input_wait(fake: FakeAgent, work: Path) -> None:
     (work / "main.py").write_text("input('? ')\nprint('not reached')\n")
     task = asyncio.create_task(fake.batch_run("", "", f"{PY} main.py"))
     await fake.wait_frame("waiting-input")
@@ -272,8 +273,8 @@ async def test_interrupt_ends_a_socket_input_wait(fake: FakeRunner, work: Path) 
     assert fake.inputs.qsize() == 1
 
 
-async def test_socket_client_without_a_batch_child(fake: FakeRunner) -> None:
-    reader, writer = await asyncio.open_unix_connection(fake.app.user_input_socket)
+async def test_socket_client_without_a_batch_child(fake: FakeAgent) -> None:
+    reader, writer = await asyncio.open_unix_connection(fake.batch.user_input_socket)
     await fake.wait_frame("waiting-input")
     fake.inputs.put_nowait("ünïcode " * 10_000)
     data = await asyncio.wait_for(reader.read(), 5)
@@ -292,6 +293,6 @@ def test_sitecustomize_is_ours_or_left_alone(tmp_path: Path) -> None:
     assert (site / "sitecustomize.py").read_text() == "USER = 1\n"
 
 
-async def test_python_setup_puts_user_site_first_on_pythonpath(fake: FakeRunner, work: Path) -> None:
+async def test_python_setup_puts_user_site_first_on_pythonpath(fake: FakeAgent, work: Path) -> None:
     first = fake.child_env["PYTHONPATH"].split(os.pathsep)[0]
     assert first.startswith(str(work)) and (Path(first) / "sitecustomize.py").is_file()

@@ -15,8 +15,8 @@ import pytest
 import requests
 import websocket
 
-from ai.backend.kernel.gateway.client import ChannelsClient, encode_client_v1, stdout_of
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env
+from tests.wsclient import ChannelsClient, encode_client_v1, stdout_of
+from tests.gatewaylib import GatewayProcess, isolated_env
 
 TOKEN = "s3cret-token"
 ORIGIN = "https://lab.example"

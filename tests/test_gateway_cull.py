@@ -5,8 +5,8 @@ import time
 
 import requests
 
-from ai.backend.kernel.gateway.client import ChannelsClient
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env
+from tests.wsclient import ChannelsClient
+from tests.gatewaylib import GatewayProcess, isolated_env
 
 
 def _ids(gw) -> set[str]:

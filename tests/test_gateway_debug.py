@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from ai.backend.kernel.gateway.client import ChannelsClient
-from ai.backend.kernel.gateway.testing import GatewayProcess, JupyterServerProcess, isolated_env
+from tests.wsclient import ChannelsClient
+from tests.gatewaylib import GatewayProcess, JupyterServerProcess, isolated_env
 
 pytest.importorskip("debugpy")
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import requests
 
-from ai.backend.kernel.gateway.client import ChannelsClient, stdout_of
-from ai.backend.kernel.gateway.testing import GatewayProcess, JupyterServerProcess, isolated_env
+from tests.wsclient import ChannelsClient, stdout_of
+from tests.gatewaylib import GatewayProcess, JupyterServerProcess, isolated_env
 
 TOKEN = "gw-token"
 JS_TOKEN = "js-token"

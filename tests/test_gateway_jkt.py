@@ -10,7 +10,7 @@ import jupyter_kernel_test as jkt
 import requests
 from jupyter_client import BlockingKernelClient
 
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env
+from tests.gatewaylib import GatewayProcess, isolated_env
 
 
 class GatewayKernelTests(jkt.KernelTests):

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ai.backend.kernel.gateway.testing import GatewayProcess, isolated_env
+from tests.gatewaylib import GatewayProcess, isolated_env
 
 # Installed by .ci/install.d/60-gateway.sh (npm install @jupyterlab/services ws)
 JLAB_DIR = os.environ.get("KRUNNER_JLAB_SERVICES_DIR", "/opt/krunner-ci/jlab-services")

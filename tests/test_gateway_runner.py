@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ai.backend.kernel.gateway.client import ChannelsClient, stdout_of as ws_stdout
+from tests.wsclient import ChannelsClient, stdout_of as ws_stdout
 from tests.agentlib import stdout_of
 from tests.runnerlib import RunnerProcess, free_port
 

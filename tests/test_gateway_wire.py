@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from ai.backend.kernel.gateway.client import decode_server_legacy, decode_server_v1, encode_client_v1
+from tests.wsclient import decode_server_legacy, decode_server_v1, encode_client_v1
 from ai.backend.kernel.gateway.wire import FrameError, decode_legacy, decode_v1, encode_legacy, encode_v1, reply_type
 
 HEADER = {"msg_id": "abc", "msg_type": "execute_request", "session": "s", "username": "u", "version": "5.3", "date": ""}

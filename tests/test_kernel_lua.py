@@ -36,7 +36,7 @@ def test_children_die_with_the_kernel() -> None:
     import pytest
     from jupyter_client.manager import start_new_kernel
 
-    from ai.backend.kernel.languages.kernelbase.common import process_tree
+    from ai.backend.kernel.procfacts import process_tree
 
     if shutil.which("lua5.4") is None:
         pytest.skip("lua5.4 is not installed")

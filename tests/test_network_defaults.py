@@ -11,6 +11,8 @@ import psutil
 import pytest
 
 from ai.backend.kernel.app import RunnerApp
+from ai.backend.kernel.services.manager import ServiceManager
+from tests.test_services import FakeAgent
 from tests.runnerlib import RunnerProcess
 
 
@@ -74,11 +76,20 @@ def test_defaults_follow_the_agent_container(tmp_path: Path, agent_container: bo
     app = RunnerApp()
     app.parse_command_line(["--config-dir", str(tmp_path), "python"])
     expected = ("*", "0.0.0.0") if agent_container else ("127.0.0.1", "127.0.0.1")
-    assert (app.bind_ip, app.intrinsic_bind_ip) == expected
+    assert (app.bind_ip, intrinsic_bind_ip(app, tmp_path)) == expected
 
 
 def test_explicit_bind_wins_over_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRUNNER_INTRINSIC_BIND_IP", "127.0.0.2")
     app = RunnerApp()
     app.parse_command_line(["--config-dir", str(tmp_path), "--bind-ip", "127.0.0.3", "python"])
-    assert (app.bind_ip, app.intrinsic_bind_ip) == ("127.0.0.3", "127.0.0.2")
+    assert (app.bind_ip, intrinsic_bind_ip(app, tmp_path)) == ("127.0.0.3", "127.0.0.2")
+
+
+def intrinsic_bind_ip(app: RunnerApp, tmp_path: Path) -> str:
+    """The address the runner's ServiceManager (configured by `app`) gives sshd and ttyd."""
+    agent = FakeAgent(tmp_path)
+    manager = ServiceManager(agent, parent=app, lang="python", work_dir=agent.work_dir,
+                             config_dir=Path(app.config_dir), runtime_path=agent.runtime_path,
+                             child_env=agent.child_env, intrinsic_ports={})
+    return manager.bind_ip

@@ -1,4 +1,4 @@
-"""ServiceManager against real processes and ports; the fake runner only collects frames."""
+"""ServiceManager against real processes and ports; the fake agent link only collects frames."""
 from __future__ import annotations
 
 import asyncio
@@ -9,12 +9,12 @@ import socket
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from ai.backend.kernel.services import ServiceManager
+from ai.backend.kernel.agentlink import AgentLink
+from ai.backend.kernel.services.manager import ServiceManager
 from ai.backend.kernel.services.actions import ActionContext, run_actions
 from ai.backend.kernel.services.definitions import (
     build_argv,
@@ -29,8 +29,9 @@ from tests.runnerlib import free_port
 PY = sys.executable
 
 
-class FakeRunner:
-    """Just what ServiceManager uses from the runner; frames go to a queue."""
+class FakeAgent(AgentLink):
+    """The agent link ServiceManager talks to (frames go to a queue), plus the plain values the
+    runner gives it; `make_manager` builds the manager from them."""
 
     def __init__(self, tmp: Path, **app: Any) -> None:
         self.lang = "python"
@@ -41,24 +42,28 @@ class FakeRunner:
         for d in (self.work_dir, self.config_dir, self.defs_dir):
             d.mkdir(exist_ok=True)
         options = {
-            "service_defs_dir": str(self.defs_dir),
-            "service_launch_timeout": 10.0,
+            "defs_dir": str(self.defs_dir),
+            "launch_timeout": 10.0,
             "intrinsic_services": [],
-            "intrinsic_bind_ip": "127.0.0.1",
+            "bind_ip": "127.0.0.1",
             "ssh_key_dir": str(tmp / "dropbear"),
-            "gateway_token": "",
         }
         options.update(app)
-        self.app = SimpleNamespace(**options)
+        self.options = options
         self.child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work_dir), "LANG": "C.UTF-8"}
         self.intrinsic_ports: dict[str, int] = {}
-        self.gateway_url = None
         self.frames: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
     async def send(self, msg_type: str, payload: Any = b"") -> None:
         if isinstance(payload, (bytes, str)) and payload:
             payload = json.loads(payload)
         self.frames.put_nowait((msg_type, payload))
+
+    async def next_user_input(self) -> str:
+        raise AssertionError("services never ask for user input")
+
+    async def wait_next_queued_op(self, timeout: float) -> str | None:
+        raise AssertionError("services never look at the task queue")
 
     async def next_frame(self, timeout: float = 10.0) -> tuple[str, Any]:
         return await asyncio.wait_for(self.frames.get(), timeout)
@@ -110,15 +115,17 @@ def payload(name: str, port: int, **kw: Any) -> str:
 
 @pytest.fixture
 async def fake(tmp_path: Path):
-    runner = FakeRunner(tmp_path)
+    runner = FakeAgent(tmp_path)
     runner.manager = None
     yield runner
     if runner.manager is not None:
         await runner.manager.shutdown()
 
 
-async def make_manager(runner: FakeRunner) -> ServiceManager:
-    mgr = ServiceManager(runner)  # type: ignore[arg-type]
+async def make_manager(runner: FakeAgent) -> ServiceManager:
+    mgr = ServiceManager(runner, lang=runner.lang, work_dir=runner.work_dir, config_dir=runner.config_dir,
+                         runtime_path=runner.runtime_path, child_env=runner.child_env,
+                         intrinsic_ports=runner.intrinsic_ports, **runner.options)
     runner.manager = mgr
     await mgr.start()
     return mgr
@@ -208,7 +215,7 @@ async def test_prestart_actions(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- start / running / shutdown
-async def test_start_running_shutdown_and_get_apps(fake: FakeRunner) -> None:
+async def test_start_running_shutdown_and_get_apps(fake: FakeAgent) -> None:
     fake.write_def("web", http_server_def(url_template="http://{host}:{port}/", allowed_arguments=["--directory"]))
     fake.write_def("broken", "{oops")
     mgr = await make_manager(fake)
@@ -235,7 +242,7 @@ async def test_start_running_shutdown_and_get_apps(fake: FakeRunner) -> None:
     assert await fake.next_frame() == ("service-result", {"status": "started"})
 
 
-async def test_early_exit_is_reported_at_once(fake: FakeRunner) -> None:
+async def test_early_exit_is_reported_at_once(fake: FakeAgent) -> None:
     fake.write_def("dies", {"command": [PY, "-c", "import sys; sys.exit('cannot start: bad config')"]})
     mgr = await make_manager(fake)
     t0 = time.monotonic()
@@ -248,7 +255,7 @@ async def test_early_exit_is_reported_at_once(fake: FakeRunner) -> None:
     assert elapsed < 1.0, elapsed
 
 
-async def test_failure_messages(fake: FakeRunner) -> None:
+async def test_failure_messages(fake: FakeAgent) -> None:
     fake.write_def("web", http_server_def(allowed_arguments=["--directory"]))
     fake.write_def("missing", {"command": ["/nonexistent/program", "{ports[0]}"]})
     script = fake.work_dir / "noexec.sh"
@@ -281,7 +288,7 @@ async def test_failure_messages(fake: FakeRunner) -> None:
 
 
 async def test_port_timeout_and_slow_start_does_not_block_others(tmp_path: Path) -> None:
-    runner = FakeRunner(tmp_path, service_launch_timeout=1.5)
+    runner = FakeAgent(tmp_path, launch_timeout=1.5)
     runner.write_def("silent", {"command": [PY, "-c", "import time; time.sleep(60)"]})
     runner.write_def("web", http_server_def())
     mgr = await make_manager(runner)
@@ -300,7 +307,7 @@ async def test_port_timeout_and_slow_start_does_not_block_others(tmp_path: Path)
         await mgr.shutdown()
 
 
-async def test_shutdown_service_during_start(fake: FakeRunner) -> None:
+async def test_shutdown_service_during_start(fake: FakeAgent) -> None:
     fake.write_def("silent", {"command": [PY, "-c", "import time; time.sleep(60)"]})
     mgr = await make_manager(fake)
     start = asyncio.create_task(mgr.op_start_service(payload("silent", free_port())))
@@ -311,7 +318,7 @@ async def test_shutdown_service_during_start(fake: FakeRunner) -> None:
     assert result == {"status": "failed", "error": "the service was shut down while starting: silent"}
 
 
-async def test_runner_shutdown_kills_every_service(fake: FakeRunner) -> None:
+async def test_runner_shutdown_kills_every_service(fake: FakeAgent) -> None:
     # One service ignores SIGTERM and leaves a grandchild in its process group.
     stubborn = (
         "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
@@ -333,7 +340,7 @@ async def test_runner_shutdown_kills_every_service(fake: FakeRunner) -> None:
     fake.manager = None
 
 
-async def test_model_service_health(fake: FakeRunner, tmp_path: Path) -> None:
+async def test_model_service_health(fake: FakeAgent, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "health").write_text("ok")
@@ -361,7 +368,7 @@ async def test_model_service_health(fake: FakeRunner, tmp_path: Path) -> None:
         await fake.next_frame(0.8)
 
 
-async def test_model_service_without_health_check_and_failures(fake: FakeRunner, tmp_path: Path) -> None:
+async def test_model_service_without_health_check_and_failures(fake: FakeAgent, tmp_path: Path) -> None:
     mgr = await make_manager(fake)
     port = free_port()
     config = {"name": "m2", "model_path": str(tmp_path), "service": {
@@ -374,10 +381,13 @@ async def test_model_service_without_health_check_and_failures(fake: FakeRunner,
     assert kind == "model-service-result" and result["status"] == "failed"
     config = {"name": "m4", "model_path": str(tmp_path / "nope"), "service": {"start_command": "true", "port": free_port()}}
     await mgr.op_start_model_service(json.dumps(config))
-    assert await fake.next_frame() == ("model-service-result", {"status": "failed", "error": "service failed to start"})
+    # the reply carries the underlying error, not only that the start failed
+    assert await fake.next_frame() == ("model-service-result", {
+        "status": "failed",
+        "error": f"service failed to start: the model directory does not exist: {tmp_path / 'nope'}"})
 
 
-async def test_legacy_python_service(fake: FakeRunner) -> None:
+async def test_legacy_python_service(fake: FakeAgent) -> None:
     """`spectravis` is the built-in that needs nothing installed: http.server on 8000 in ~/spectravis."""
     mgr = await make_manager(fake)
     await mgr.op_start_service(payload("sftp", free_port()))
@@ -416,7 +426,7 @@ async def test_web_terminal_fallback(tmp_path: Path) -> None:
 
     if find_binary("ttyd"):
         pytest.skip("a ttyd binary is installed: the terminado fallback is not used")
-    runner = FakeRunner(tmp_path, intrinsic_services=["ttyd"])
+    runner = FakeAgent(tmp_path, intrinsic_services=["ttyd"])
     port = free_port()
     runner.intrinsic_ports = {"ttyd": port}
     mgr = await make_manager(runner)
@@ -495,7 +505,7 @@ async def test_sshd_login_and_idempotent_setup(tmp_path: Path, ssh_user: tuple[s
     if Dropbear.find() is None or not shutil.which("ssh"):
         pytest.skip("dropbear and an ssh client are needed")
     user, home = ssh_user
-    runner = FakeRunner(tmp_path, intrinsic_services=["sshd"])
+    runner = FakeAgent(tmp_path, intrinsic_services=["sshd"])
     runner.work_dir = home
     runner.child_env["HOME"] = str(home)
     cluster = runner.config_dir / "ssh"
@@ -519,7 +529,7 @@ async def test_sshd_login_and_idempotent_setup(tmp_path: Path, ssh_user: tuple[s
     assert not port_open(port)
     # A restarted runner keeps the user key and adds no duplicate Host blocks or keys.
     key_before = (home / ".ssh" / "authorized_keys").read_text()
-    runner2 = FakeRunner(tmp_path, intrinsic_services=["sshd"])
+    runner2 = FakeAgent(tmp_path, intrinsic_services=["sshd"])
     runner2.work_dir, runner2.child_env, runner2.intrinsic_ports = home, runner.child_env, {"sshd": port}
     mgr2 = await make_manager(runner2)
     try:
@@ -548,3 +558,16 @@ def test_jupyter_builtin_uses_our_gateway(tmp_path: Path) -> None:
     assert config.GatewayClient.url == "http://127.0.0.1:9999" and config.GatewayClient.auth_token == "tok"
     assert python_service("jupyter", 8090, PY, tmp_path, config_dir=str(tmp_path)).argv[2] == "notebook"
     assert python_service("nope", 1, PY, tmp_path) is None
+
+
+def test_file_names_in_ttyd_shell_line_are_quoted() -> None:
+    """ttyd runs `SHELL -c "...; exec TMUX ..."`: a tmux path is one word, never shell syntax."""
+    import shlex
+
+    from ai.backend.kernel.services.intrinsic import ttyd_argv
+
+    argv = ttyd_argv("/usr/bin/ttyd", 7681, "127.0.0.1", "/opt/my tools/tmux;reboot")
+    if argv[-2] != "-c":
+        pytest.skip("the login shell is ash: ttyd runs it without tmux")
+    words = shlex.split(argv[-1])
+    assert "/opt/my tools/tmux;reboot" in words and "reboot" not in words

@@ -1,15 +1,19 @@
-"""Batch mode: the `clean`/`build`/`exec` ops (PROTOCOL §3, §5, §7) and bootstrap scripts.
+"""Batch mode: the `clean`/`build`/`exec` ops and bootstrap scripts (docs/batch.md).
 
 `""` skips a step, `"*"` runs the language's heuristic (`build "*"` runs `make` first when there is
-a Makefile), anything else runs through `/bin/sh -c` with the runner's child environment.
+a Makefile), anything else is a shell command and runs through `/bin/sh -c` with the child
+environment.
 
-Finish frames follow PROTOCOL "deliberately differs" 10: the agent ends a run at `clean-finished`
-and `build-finished` and drops what arrives before the client's next call, so a step that has the
+Finish frames (docs/protocol.md, "Batch mode"): the agent ends a run at `clean-finished` and
+`build-finished` and drops what arrives before the client's next call, so a step that has the
 next step of the same batch queued behind it sends no finish frame of its own; a failing build with
 an `exec` behind it ends the batch with `finished {"exitCode": 127}` (the build's exit code is
-stated on stderr) and the queued `exec` is then skipped silently. The runner trait
-`legacy_batch_frames` restores the original sequence exactly (every step sends its frame, a failed
-build makes the next `exec` answer `finished 127` at once, finish frames after a 10 ms pause).
+stated on stderr) and the queued `exec` is then skipped silently. `legacy_frames` restores the
+original sequence exactly (every step sends its frame, a failed build makes the next `exec` answer
+`finished 127` at once, finish frames after a 10 ms pause).
+
+What this module uses of the runner is what its constructor takes: the agent link (frames, user
+input, the next queued op) and plain values (docs/architecture.md).
 """
 from __future__ import annotations
 
@@ -19,52 +23,59 @@ import logging
 import os
 import signal
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import Any, BinaryIO
 
-from .batch_io import BatchChild, group_alive
-from .languages import BatchContext, Plan, ToolMissing
+from traitlets import Bool, Float, Unicode
+from traitlets.config import Configurable
+
+from .agentlink import AgentLink
+from .batch_io import BatchChild
+from .languages import MAKEFILES, BatchContext, Language, Plan, ToolMissing
+from .ops import FINISH_FRAME
+from .options import from_env
+from .procfacts import group_alive, signal_group
 from .userinput import UserInputServer
-
-if TYPE_CHECKING:
-    from .runner import Runner
 
 log = logging.getLogger(__name__)
 
-FINISH_FRAMES = {"clean": "clean-finished", "build": "build-finished", "exec": "finished"}
 NEXT_STEP = {"clean": "build", "build": "exec"}
-MAKEFILES = ("Makefile", "makefile", "GNUmakefile")
 
 
-class BatchExecutor:
+class BatchExecutor(Configurable):
     """Runs batch steps one at a time (the runner's serial queue calls `run`)."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        app = getattr(runner, "app", None)
-        self.interrupt_grace = float(getattr(app, "batch_kill_grace", 2.0))
-        self.followup_wait = float(getattr(app, "batch_followup_wait", 0.05))
-        self.input_poll_interval = float(getattr(app, "batch_input_poll_interval", 0.1))
-        self.socket_path = str(getattr(app, "user_input_socket", "/tmp/bai-user-input.sock"))
+    kill_grace = Float(2.0, help="seconds between SIGINT and SIGKILL when interrupting a batch program").tag(config=True)
+    followup_wait = Float(0.05, help="seconds a finished batch step waits for the agent's next step to arrive").tag(config=True)
+    input_poll_interval = Float(0.1, help="seconds between checks whether a batch program blocks reading stdin").tag(config=True)
+    user_input_socket = from_env(
+        Unicode("/tmp/bai-user-input.sock", help="Unix socket for batch-mode user input").tag(config=True),
+        "KRUNNER_USER_INPUT_SOCKET")
+    legacy_frames = Bool(False, help="send clean-/build-finished for every batch step exactly as the original runner").tag(config=True)
+
+    def __init__(self, link: AgentLink, *, language: Language, work_dir: Path, runtime_path: str,
+                 child_env: Mapping[str, str], **config: Any) -> None:
+        """`child_env` is the runner's finished child environment (read at each step, never changed)."""
+        super().__init__(**config)
+        self.link = link
+        self.language, self.work_dir, self.runtime_path = language, Path(work_dir), runtime_path
+        self.child_env = child_env
         self._children: set[BatchChild] = set()
         self._pgids: set[int] = set()  # every group we started, for shutdown
-        self._build_failed = False  # PROTOCOL §5.3
+        self._build_failed = False  # legacy frames: the next exec answers 127 at once
         self._swallow_exec = False  # the batch already ended with `finished 127`
         self._inputs: UserInputServer | None = None
         self._escalations: set[asyncio.Task] = set()  # SIGKILL timers may outlive their step
 
-    @property
-    def legacy(self) -> bool:
-        return bool(getattr(getattr(self.runner, "app", None), "legacy_batch_frames", False))
-
     async def start(self) -> None:
         """Serve the user-input socket; a failure to bind is logged, never fatal."""
-        self._inputs = UserInputServer(self.socket_path, self.runner.send, self.runner.next_user_input,
+        self._inputs = UserInputServer(self.user_input_socket, self.link.send, self.link.next_user_input,
                                        before_prompt=self._settle_children)
         try:
             await self._inputs.start()
         except OSError as e:
-            log.warning("cannot listen on the user-input socket %s: %s", self.socket_path, e)
+            log.warning("cannot listen on the user-input socket %s: %s", self.user_input_socket, e)
             self._inputs = None
 
     # ops ---------------------------------------------------------------------------------------
@@ -77,7 +88,7 @@ class BatchExecutor:
             return
         if op == "exec" and self._build_failed:
             self._build_failed = False
-            await self.runner.send("finished", {"exitCode": 127})
+            await self.link.send("finished", {"exitCode": 127})
             return
         try:
             code = await self._step(op, command)
@@ -85,11 +96,11 @@ class BatchExecutor:
             log.exception("batch %s failed", op)
             await self._say(f"batch {op} failed inside the runner: {e}")
             code = -1
-        if self.legacy:
+        if self.legacy_frames:
             if op == "build":
                 self._build_failed = code != 0
             await asyncio.sleep(0.01)
-            await self.runner.send(FINISH_FRAMES[op], {"exitCode": code})
+            await self.link.send(FINISH_FRAME[op], {"exitCode": code})
             return
         if op in NEXT_STEP and await self._followed_by(NEXT_STEP[op]):
             if code == 0:
@@ -99,21 +110,21 @@ class BatchExecutor:
                 return
             await self._say(f"build failed with exit code {code}; exec skipped")
             self._swallow_exec = True
-            await self.runner.send("finished", {"exitCode": 127})
+            await self.link.send("finished", {"exitCode": 127})
             return
         if op == "build":
             self._build_failed = code != 0
-        await self.runner.send(FINISH_FRAMES[op], {"exitCode": code})
+        await self.link.send(FINISH_FRAME[op], {"exitCode": code})
 
     async def run_script(self, argv: list[str]) -> int:
         """Run e.g. bootstrap.sh: output frames, no finish frame; its exit code."""
-        return await self._spawn(argv, dict(self.runner.child_env), interactive=False)
+        return await self._spawn(argv, dict(self.child_env), interactive=False)
 
     async def interrupt(self) -> bool:
         """SIGINT to every running batch child's process group and end batch input waits."""
         hit = False
         for child in list(self._children):
-            escalation = child.interrupt(self.interrupt_grace)
+            escalation = child.interrupt(self.kill_grace)
             if escalation is not None:
                 hit = True
                 self._escalations.add(escalation)
@@ -128,14 +139,14 @@ class BatchExecutor:
             await self._inputs.close()
         for task in list(self._escalations):
             task.cancel()
-        groups = [g for g in self._pgids if _signal_group(g, signal.SIGTERM)]
+        groups = [g for g in self._pgids if signal_group(g, signal.SIGTERM)]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 1.5
         while groups and loop.time() < deadline:
             await asyncio.sleep(0.05)
             groups = [g for g in groups if group_alive(g)]
         for g in groups:
-            _signal_group(g, signal.SIGKILL)
+            signal_group(g, signal.SIGKILL)
         self._pgids.clear()
 
     # steps -------------------------------------------------------------------------------------
@@ -143,34 +154,24 @@ class BatchExecutor:
     async def _followed_by(self, op: str) -> bool:
         """Whether `op` is queued right behind the running step. The agent sends its three frames
         back to back, but the runner may still be reading them: give it `followup_wait`."""
-        waiter = getattr(self.runner, "wait_next_queued_op", None)
-        if waiter is not None:
-            return await waiter(self.followup_wait) == op
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.followup_wait
-        while True:
-            queued = self.runner.next_queued_op()
-            if queued is not None or loop.time() >= deadline:
-                return queued == op
-            await asyncio.sleep(0.002)
+        return await self.link.wait_next_queued_op(self.followup_wait) == op
 
     async def _step(self, op: str, command: str) -> int:
         if not command:
             log.debug("%s skipped (empty command)", op)
             return 0
-        env = dict(self.runner.child_env)
-        env["KRUNNER_USER_INPUT_SOCKET"] = self.socket_path
+        env = dict(self.child_env)
+        env["KRUNNER_USER_INPUT_SOCKET"] = self.user_input_socket
         if op == "exec":
             env["_BACKEND_BATCH_MODE"] = "1"
         if command != "*":
             return await self._spawn(["/bin/sh", "-c", command], env)
-        ctx = BatchContext(self.runner.language.name, Path(self.runner.work_dir), self.runner.runtime_path,
-                           env, self.runner.language.install_hint)
+        ctx = BatchContext(self.language.name, self.work_dir, self.runtime_path, env, self.language.install_hint)
         try:
             if op == "build" and ctx.exists(*MAKEFILES):
                 plan = ctx.run(ctx.tool("make", hint="apt-get install make"))
             else:
-                plan = getattr(self.runner.language, op)(ctx)
+                plan = getattr(self.language, op)(ctx)
         except ToolMissing as e:
             hint = f" ({e.hint})" if e.hint else ""
             await self._say(f"{ctx.lang}: required toolchain not found: {e.tool}{hint}")
@@ -192,8 +193,8 @@ class BatchExecutor:
 
     async def _spawn(self, argv: list[str], env: dict[str, str], *, interactive: bool = True) -> int:
         with self._task_log() as task_log:
-            child = BatchChild(argv, env=env, cwd=Path(self.runner.work_dir), send=self.runner.send,
-                               next_input=self.runner.next_user_input if interactive else None, task_log=task_log,
+            child = BatchChild(argv, env=env, cwd=self.work_dir, send=self.link.send,
+                               next_input=self.link.next_user_input if interactive else None, task_log=task_log,
                                poll_interval=self.input_poll_interval)
             try:
                 await child.start()
@@ -221,11 +222,11 @@ class BatchExecutor:
             await child.settle()
 
     async def _say(self, text: str) -> None:
-        await self.runner.send("stderr", text.rstrip("\n") + "\n")
+        await self.link.send("stderr", text.rstrip("\n") + "\n")
 
     @contextlib.contextmanager
     def _task_log(self):  # type: ignore[no-untyped-def]
-        """The per-kernel task log (PROTOCOL §1.7), opened for appending, or None."""
+        """The per-kernel task log (docs/batch.md, "Task log"), opened for appending, or None."""
         handle: BinaryIO | None = None
         path = self._task_log_path()
         if path is not None:
@@ -241,10 +242,10 @@ class BatchExecutor:
                 handle.close()
 
     def _task_log_path(self) -> Path | None:
-        logs = Path(self.runner.work_dir) / ".logs"
+        logs = self.work_dir / ".logs"
         if not logs.is_dir():
             return None
-        kernel_id = self.runner.child_env.get("BACKENDAI_KERNEL_ID") or os.environ.get("BACKENDAI_KERNEL_ID")
+        kernel_id = self.child_env.get("BACKENDAI_KERNEL_ID") or os.environ.get("BACKENDAI_KERNEL_ID")
         if not kernel_id:
             log.debug("%s exists but BACKENDAI_KERNEL_ID is not set: no task log", logs)
             return None
@@ -256,10 +257,3 @@ class BatchExecutor:
             h = h.rjust(5, "0")
         return logs / "task" / h[0:2] / h[2:4] / f"{h[4:]}.log"
 
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False

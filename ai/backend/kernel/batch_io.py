@@ -5,10 +5,9 @@ Output is read straight from the pipe file descriptors (no StreamReader copies) 
 per read, and each read becomes one frame, so frames never exceed 1 MiB. The pipes are enlarged
 to 1 MiB (F_SETPIPE_SZ) so a fast writer is not throttled by 64 KiB pipe buffers.
 
-Blocked-on-stdin detection polls `/proc/<pid>/task/<tid>/syscall` of the child's process tree
-(the only way to see a blocking `read(2)` on a pipe from outside); it covers programs that read
-stdin with read/readv/pread (C stdio, Java, Go, Rust, Python's sys.stdin, shells, scheme), not
-event-loop readers such as Node.js.
+Blocked-on-stdin detection asks `procfacts.stdin_wait` about the child's process tree (a blocking
+read on the stdin pipe); it covers programs that read stdin with read/readv/pread (C stdio, Java,
+Go, Rust, Python's sys.stdin, shells, scheme), not event-loop readers such as Node.js.
 """
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import errno
 import fcntl
 import logging
 import os
-import platform
 import signal
 import struct
 import termios
@@ -26,13 +24,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from . import procfacts
+from .procfacts import group_alive
+
 log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 20  # bytes per read, and so the largest frame
 PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ = 1031
-# read(2)-like syscalls whose first argument is the fd, per architecture
-_READ_SYSCALLS = {"x86_64": {0, 17, 19, 295}, "aarch64": {63, 65, 67, 69}}.get(platform.machine(), set())
 
 Send = Callable[[str, bytes | str | dict], Awaitable[None]]
 
@@ -44,42 +43,6 @@ def _pending_bytes(fd: int) -> int:
         return int(struct.unpack("i", buf)[0])
     except OSError:
         return 0
-
-
-def _process_tree(root: int) -> list[int]:
-    """`root` and its descendants, from /proc/<pid>/task/<tid>/children."""
-    seen, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        seen.append(pid)
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return seen
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process group still has a live (non-zombie) member. Orphaned members are reaped
-    by the container's init, which may take a while: zombies don't count."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
 
 
 class BatchChild:
@@ -212,26 +175,11 @@ class BatchChild:
         assert self.proc is not None
         if self._stdin_w is None or _pending_bytes(self._stdin_w):
             return False
-        for pid in _process_tree(self.proc.pid):
-            try:
-                tids = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                continue
-            for tid in tids:
-                try:
-                    with open(f"/proc/{pid}/task/{tid}/syscall") as f:
-                        fields = f.read().split()
-                    if not fields or not fields[0].isdigit() or int(fields[0]) not in _READ_SYSCALLS:
-                        continue
-                    if os.readlink(f"/proc/{pid}/fd/{int(fields[1], 16)}") == self._stdin_id:
-                        return True
-                except (OSError, ValueError, IndexError):
-                    continue
-        return False
+        return procfacts.stdin_wait(self.proc.pid, pipe=self._stdin_id, polls=False) is not None
 
     async def _watch_stdin(self) -> None:
         """Serve `input` ops to a child blocked reading its stdin pipe (`"\\x04"` alone = EOF)."""
-        if not _READ_SYSCALLS or not os.path.exists("/proc/self/syscall"):
+        if not procfacts.detection_available():
             return
         while self._stdin_w is not None and not self._exited.is_set():
             await asyncio.sleep(self.poll_interval)
@@ -282,13 +230,7 @@ class BatchChild:
     # signals -----------------------------------------------------------------------------------
 
     def signal_group(self, sig: int) -> bool:
-        if self.pgid is None:
-            return False
-        try:
-            os.killpg(self.pgid, sig)
-            return True
-        except (ProcessLookupError, PermissionError):
-            return False
+        return self.pgid is not None and procfacts.signal_group(self.pgid, sig)
 
     def group_alive(self) -> bool:
         return self.pgid is not None and group_alive(self.pgid)

@@ -1,4 +1,4 @@
-"""Query mode: agent ops ⇄ Jupyter messages on the main kernel (PROTOCOL.md §7.0).
+"""Query mode: agent ops ⇄ Jupyter messages on the main kernel (docs/query-mode.md).
 
 One `AsyncKernelClient` with three pumps (iopub, shell, stdin). Messages are matched to the running
 query by parent `msg_id`, so gateway clients sharing the kernel never see — or steal — ours.
@@ -10,14 +10,14 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from zmq.utils.monitor import parse_monitor_message
 
-if TYPE_CHECKING:
-    from .runner import Runner
+from .agentlink import AgentLink
+from .kernels import KernelHub
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _as_text(value: Any) -> str:
 
 
 def exit_code_of(content: dict[str, Any]) -> int:
-    """Exit code for a Jupyter `error`: 1, or the SystemExit value (§4)."""
+    """Exit code for a Jupyter `error`: 1, or the SystemExit value (docs/query-mode.md, "Exit codes")."""
     if content.get("ename") != "SystemExit":
         return 1
     value = str(content.get("evalue", "")).strip()
@@ -143,10 +143,12 @@ class _Execution:
 class QueryBridge:
     """Runs `code` ops on one kernel and translates its messages into agent frames."""
 
-    def __init__(self, runner: Runner, kernel_id: str) -> None:
-        self.runner = runner
+    def __init__(self, link: AgentLink, hub: KernelHub, kernel_id: str, *,
+                 ready_timeout: float, complete_timeout: float) -> None:
+        self.link, self.hub = link, hub
         self.kernel_id = kernel_id
-        self.km = runner.hub.get_kernel(kernel_id)
+        self.ready_timeout, self.complete_timeout = ready_timeout, complete_timeout
+        self.km = hub.get_kernel(kernel_id)
         self.client: AsyncKernelClient = self.km.client()
         self._current: _Execution | None = None
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -169,8 +171,8 @@ class QueryBridge:
             asyncio.create_task(self._pump(self.client.shell_channel, self._on_shell), name="bridge-shell"),
             asyncio.create_task(self._pump(self.client.stdin_channel, self._on_stdin), name="bridge-stdin"),
         ]
-        self.runner.hub.add_listener(self._on_kernel_event)
-        await self.ensure_ready(self.runner.app.kernel_start_timeout)
+        self.hub.add_listener(self._on_kernel_event)
+        await self.ensure_ready(self.ready_timeout)
 
     async def close(self) -> None:
         for task in self._pumps:
@@ -230,7 +232,7 @@ class QueryBridge:
     # ---- ops -------------------------------------------------------------------------------
     async def execute(self, code: str) -> int:
         """Run one query; stream its output; return the exit code for the `finished` frame."""
-        await self.ensure_ready(self.runner.app.kernel_start_timeout)
+        await self.ensure_ready(self.ready_timeout)
         loop = asyncio.get_running_loop()
         msg_id = self.client.execute(code, silent=False, store_history=True, allow_stdin=True, stop_on_error=True)
         execution = _Execution(msg_id, loop.create_future())
@@ -242,21 +244,21 @@ class QueryBridge:
             if execution.input_waiter is not None:
                 execution.input_waiter.cancel()
         for note in execution.notes:  # why the query ended early (the kernel died)
-            await self.runner.send("stderr", note)
+            await self.link.send("stderr", note)
         return execution.exit_code
 
     async def complete(self, payload: dict[str, Any]) -> list[str]:
         code, cursor = cursor_from_payload(payload)
         if self._needs_ready_check:
             return []
-        reply = await self._request(self.client.complete(code, cursor), self.runner.app.complete_timeout)
+        reply = await self._request(self.client.complete(code, cursor), self.complete_timeout)
         content = reply.get("content", {})
         if content.get("status") != "ok":
             return []
         return [m for m in content.get("matches", []) if isinstance(m, str)]
 
     async def interrupt(self) -> None:
-        await self.runner.hub.interrupt_kernel(self.kernel_id)
+        await self.hub.interrupt_kernel(self.kernel_id)
 
     # ---- pumps -----------------------------------------------------------------------------
     async def _pump(self, channel: Any, handler: Any) -> None:
@@ -305,7 +307,7 @@ class QueryBridge:
             return
         msg_type = msg["msg_type"]
         content = msg.get("content", {})
-        send = self.runner.send
+        send = self.link.send
         if msg_type == "stream":
             await send("stderr" if content.get("name") == "stderr" else "stdout", content.get("text", ""))
         elif msg_type in _DISPLAY_TYPES:
@@ -326,14 +328,14 @@ class QueryBridge:
         content = msg.get("content", {})
         prompt = content.get("prompt", "")
         if prompt:
-            await self.runner.send("stdout", prompt)
-        await self.runner.send("waiting-input", {"is_password": bool(content.get("password", False))})
+            await self.link.send("stdout", prompt)
+        await self.link.send("waiting-input", {"is_password": bool(content.get("password", False))})
         if execution.input_waiter is not None:
             execution.input_waiter.cancel()
         execution.input_waiter = asyncio.create_task(self._answer_input(), name="bridge-input")
 
     async def _answer_input(self) -> None:
-        text = await self.runner.next_user_input()
+        text = await self.link.next_user_input()
         self.client.input(text)
 
     # ---- kernel death ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The children's environment and the config-dir files the agent writes (PROTOCOL.md §1.3, §1.4)."""
+"""The children's environment and the config-dir files the agent writes (docs/protocol.md, "Config dir")."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""The agent wire vocabulary (PROTOCOL.md §2-§4): op names, frame types and payload codecs.
+"""The agent wire vocabulary: message framing, payload codecs and validation (docs/protocol.md,
+"Messages"). Which ops exist and how each is served is the table in `ops.py`.
 
 Every message is exactly two ZeroMQ frames: an ASCII op/type name and a payload. Inbound payloads
 are strict UTF-8; outbound JSON uses Python's default `json.dumps` so the bytes match the original.
@@ -11,17 +12,7 @@ from typing import Any
 
 import msgpack
 
-# Inbound ops that go through the serial task queue (§5.1).
-QUEUED_OPS = frozenset({"clean", "build", "exec", "code"})
-# Inbound ops handled outside the queue (§3).
-INLINE_OPS = frozenset({"input", "complete", "interrupt", "status", "get-apps"})
-BACKGROUND_OPS = frozenset({"event", "start-service", "shutdown-service", "start-model-service"})
-KNOWN_OPS = QUEUED_OPS | INLINE_OPS | BACKGROUND_OPS
-# Ops whose sender waits for a reply frame.
-ANSWERED_OPS = QUEUED_OPS | {"complete", "status", "get-apps", "start-service", "start-model-service"}
-
-# Finish frame of each batch step (§4).
-FINISH_FRAME = {"clean": "clean-finished", "build": "build-finished", "exec": "finished", "code": "finished"}
+from .ops import ANSWERED_OPS, KNOWN_OPS
 
 Payload = bytes | str | dict | list
 

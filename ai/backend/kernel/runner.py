@@ -1,19 +1,19 @@
 """The runner: agent sockets, receive loop, serial task queue, start-up and shutdown order.
 
-Start-up (PROTOCOL.md §1.5, reordered so the agent's readiness probe never waits for a kernel):
-bind the sockets and answer `status` at once; start the main kernel, the batch input socket and
-the services in the background; queued `code` tasks wait for the kernel instead.
+Start-up (docs/protocol.md, "Start-up"; reordered so the agent's readiness probe never waits for a
+kernel): bind the sockets and answer `status` at once; run the language's setup, start the gateway,
+the main kernel, the batch input socket and the services in the background; queued `code` tasks
+wait for the kernel instead. Every agent op is served as the table in `ops.py` says.
+
+Only this module (and `__main__`) knows `Runner`. The subsystems get the agent link
+(`agentlink.AgentLink`) and plain values, never the runner (docs/architecture.md).
 """
 from __future__ import annotations
 
 import asyncio
-import collections
-import ctypes
 import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -24,53 +24,23 @@ import zmq.asyncio
 from jupyter_core.utils import ensure_dir_exists
 
 from . import protocol
-from .app import RunnerApp, RunnerLogFormatter
+from .agentlink import SocketAgentLink
+from .app import RunnerApp
 from .batch import BatchExecutor
 from .bridge import QueryBridge
 from .environment import build_child_env, read_environ_txt, read_intrinsic_ports
+from .gateway.config import GatewayConfig
 from .kernels import KernelHub
-from .languages import Language, get_language
-from .services import ServiceManager
+from .languages import BatchContext, Language, get_language
+from .ops import FINISH_FRAME, OPS, Mode
+from .procfacts import return_large_buffers_to_the_os, set_process_name
+from .services.manager import ServiceManager
 
 log = logging.getLogger(__name__)
 
 
-def configure_logging(app: RunnerApp) -> None:
-    """Log to stderr (the container log) with the original's `<lang>-kernel: +secs [LEVEL]` prefix."""
-    try:
-        prefix = get_language(app.lang).prefix
-    except KeyError:
-        prefix = "krunner"
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RunnerLogFormatter(prefix))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if app.debug else logging.INFO)
-    for noisy in ("traitlets", "asyncio", "tornado.access"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if app.debug else logging.WARNING)
-    app.log = logging.getLogger("krunner")
-
-
-def _return_large_buffers_to_the_os() -> None:
-    """Serve big agent payloads from mmap so they go back to the OS when freed.
-
-    glibc raises its mmap threshold after the first large free, after which multi-MiB frames come
-    from the heap and fragment it: RSS then creeps up under a flood of huge messages. A fixed
-    threshold keeps the runner's memory flat (no-op where mallopt does not exist, e.g. musl).
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
-def _set_process_name(name: bytes) -> None:
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass
+class StartupError(Exception):
+    """Something the user asked for cannot be served; the runner exits non-zero with this message."""
 
 
 class Runner:
@@ -93,17 +63,22 @@ class Runner:
             self.work_dir, {**self.language.child_env, **environ}, self.language.path_prepend
         )
         self.intrinsic_ports = read_intrinsic_ports(self.config_dir / "intrinsic-ports.json")
-        self.runtime_path = self._resolve_runtime(app.runtime_path_arg)
+        self.runtime_path = self.language.resolve_runtime(app.runtime_path_arg)
         ensure_dir_exists(app.runtime_dir, 0o700)  # connection files go there; a fresh HOME lacks it
         self.hub = KernelHub(parent=app, connection_dir=app.runtime_dir, default_cwd=str(self.work_dir))
-        self.batch = BatchExecutor(self)
-        self.services = ServiceManager(self)
+        self.link = SocketAgentLink()
+        self.batch = BatchExecutor(self.link, parent=app, language=self.language, work_dir=self.work_dir,
+                                   runtime_path=self.runtime_path, child_env=self.child_env)
+        self.gateway_config = GatewayConfig(parent=app)
+        self.services = ServiceManager(
+            self.link, parent=app, lang=self.lang, work_dir=self.work_dir, config_dir=self.config_dir,
+            runtime_path=self.runtime_path, child_env=self.child_env, intrinsic_ports=self.intrinsic_ports,
+            gateway_token=self.gateway_config.token)
+        # op -> the method serving it (ipykernel's shell_handlers pattern); the table is ops.OPS
+        self._handlers = {name: getattr(self, op.handler) for name, op in OPS.items()}
         self.gateway_url: str | None = None
         self._gateway: Any = None
-        self._queue: collections.deque[protocol.Request] = collections.deque()
-        self._queue_changed = asyncio.Event()
         self._running_op: str | None = None
-        self._user_inputs: asyncio.Queue[str] = asyncio.Queue()
         self._complete_lock = asyncio.Lock()
         self._bridge: asyncio.Future[QueryBridge | None] | None = None
         self._kernel_error = ""
@@ -112,39 +87,6 @@ class Runner:
         self._ctx: zmq.asyncio.Context | None = None
         self._insock: zmq.asyncio.Socket | None = None
         self._outsock: zmq.asyncio.Socket | None = None
-
-    # ---- API for batch, services, gateway ---------------------------------------------------
-    async def send(self, msg_type: str, payload: protocol.Payload = b"") -> None:
-        """Push one two-frame message to the agent (awaits while the agent is not reading)."""
-        assert self._outsock is not None
-        name = msg_type.encode("ascii")
-        data = protocol.encode_payload(payload)
-        # copy=False: pyzmq hands large payloads to libzmq without another copy (small ones are
-        # still copied, below its copy threshold)
-        if len(data) <= protocol.MAX_OUTPUT_FRAME or msg_type not in protocol.SPLITTABLE_FRAMES:
-            await self._outsock.send_multipart([name, data], copy=False)
-            return
-        # The agent cuts frames above 10 MiB; output may be split anywhere (it decodes incrementally).
-        view = memoryview(data)
-        for start in range(0, len(data), protocol.MAX_OUTPUT_FRAME):
-            await self._outsock.send_multipart([name, view[start:start + protocol.MAX_OUTPUT_FRAME]], copy=False)
-
-    def next_queued_op(self) -> str | None:
-        return self._queue[0].op if self._queue else None
-
-    async def wait_next_queued_op(self, timeout: float) -> str | None:
-        """Like `next_queued_op`, but gives the agent's back-to-back frames `timeout` s to arrive."""
-        if self._queue or timeout <= 0:
-            return self.next_queued_op()
-        self._queue_changed.clear()
-        try:
-            await asyncio.wait_for(self._queue_changed.wait(), timeout)
-        except TimeoutError:
-            pass
-        return self.next_queued_op()
-
-    async def next_user_input(self) -> str:
-        return await self._user_inputs.get()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(self._guarded(coro, name), name=name)
@@ -162,29 +104,6 @@ class Runner:
             log.exception("background task %s failed", name)
 
     # ---- start-up --------------------------------------------------------------------------
-    def _resolve_runtime(self, given: str | None) -> str:
-        if given:
-            return given
-        default = self.language.default_runtime
-        if self.language.kernelspec == "python" and not os.path.exists(default):
-            return sys.executable
-        return default
-
-    def _python_kernel_argv(self) -> list[str]:
-        """Run ipykernel under RUNTIME_PATH when that interpreter has it, else under ours."""
-        runtime = self.runtime_path
-        if os.path.realpath(runtime) != os.path.realpath(sys.executable):
-            try:
-                ok = subprocess.run(
-                    [runtime, "-c", "import ipykernel"], env=self.child_env, capture_output=True, timeout=30
-                ).returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                ok = False
-            if not ok:
-                log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
-                runtime = sys.executable
-        return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-
     def _bind_sockets(self) -> None:
         ports = {"replin": self.app.replin_port, "replout": self.app.replout_port}
         for key, trait in (("replin", "replin_port"), ("replout", "replout_port")):
@@ -196,6 +115,7 @@ class Runner:
         self._insock.linger = 0
         self._insock.bind(f"tcp://{self.app.bind_ip}:{ports['replin']}")
         self._outsock.bind(f"tcp://{self.app.bind_ip}:{ports['replout']}")
+        self.link.attach(self._outsock)
         log.info("serving the agent on %s:%d (in) / %d (out)", self.app.bind_ip, ports["replin"], ports["replout"])
 
     async def _start_main_kernel(self) -> QueryBridge | None:
@@ -204,14 +124,15 @@ class Runner:
             self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
             return None
         try:
-            if name == "python":
-                argv = await asyncio.to_thread(self._python_kernel_argv)
-                self.hub.kernel_spec_manager.argv_overrides = {"python": argv}
+            if name == self.language.kernelspec and self.language.kernel_argv is not None:
+                argv = await asyncio.to_thread(self.language.kernel_argv, self.runtime_path, self.child_env)
+                self.hub.kernel_spec_manager.argv_overrides = {name: argv}
             env = dict(self.child_env)
             env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
             kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
             self.hub.main_kernel_id = kernel_id
-            bridge = QueryBridge(self, kernel_id)
+            bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
+                                 complete_timeout=self.app.complete_timeout)
             await bridge.start()
         except Exception as e:
             self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"
@@ -220,22 +141,33 @@ class Runner:
         log.info("main kernel %s (%s) is ready; connection file %s", kernel_id, name, self.hub.connection_file(kernel_id))
         return bridge
 
-    async def _start_gateway(self) -> None:
-        if not self.app.gateway_port:
+    async def _run_language_setup(self) -> None:
+        """The language's start-up hook returns what its children need in their environment."""
+        if self.language.setup is None:
             return
-        from .gateway import start_gateway
+        ctx = BatchContext(self.language.name, self.work_dir, self.runtime_path, self.child_env,
+                           self.language.install_hint)
+        self.child_env.update(await self.language.setup(ctx))
 
-        self._gateway = await start_gateway(
-            self.hub, ip=self.app.gateway_ip, port=self.app.gateway_port, token=self.app.gateway_token,
-            config=self.app.config, base_env=lambda: self.child_env,
-        )
-        self.gateway_url = f"http://{self.app.gateway_ip}:{self._gateway.port}"
+    async def _start_gateway(self) -> None:
+        """A configured gateway that cannot listen stops the runner (StartupError): asked-for but
+        missing is worse than not starting."""
+        config = self.gateway_config
+        if not config.port:
+            return
+        from .gateway.app import start_gateway
+
+        try:
+            self._gateway = await start_gateway(self.hub, config=config, base_env=self.child_env)
+        except OSError as e:
+            raise StartupError(f"the gateway cannot listen on {config.ip}:{config.port}: {e.strerror or e}") from e
+        self.gateway_url = f"http://{config.ip}:{self._gateway.port}"
         log.info("gateway listening on %s", self.gateway_url)
 
     async def serve(self) -> None:
         """Run until SIGTERM/SIGINT, then shut down within `shutdown_timeout`."""
-        _set_process_name(b"krunner: " + self.lang.encode())
-        _return_large_buffers_to_the_os()
+        set_process_name(b"krunner: " + self.lang.encode())
+        return_large_buffers_to_the_os()
         os.chdir(self.work_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -245,16 +177,14 @@ class Runner:
         receiver = asyncio.create_task(self._receive_loop(), name="receive-loop")
         worker: asyncio.Task[None] | None = None
         try:
-            setup = getattr(self.language, "setup", None)
-            if setup is not None:
-                await self._run_step("language setup", setup(self))
+            await self._run_step("language setup", self._run_language_setup())
+            await self._start_gateway()  # before the kernel: a gateway that cannot listen ends the runner
             self._bridge = asyncio.ensure_future(self._start_main_kernel())
-            await self._run_step("gateway", self._start_gateway())
             await self._run_step("batch input socket", self.batch.start())
-            await self._run_step("services", self.services.start())
+            await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
             bootstrap = self.work_dir / "bootstrap.sh"
             if bootstrap.is_file():
-                self._queue.append(protocol.Request("bootstrap", str(bootstrap)))
+                self.link.enqueue(protocol.Request("bootstrap", str(bootstrap)))
             worker = asyncio.create_task(self._task_loop(), name="task-loop")
             await stop.wait()
         finally:
@@ -284,44 +214,52 @@ class Runner:
                 log.exception("failed to handle %s", request.op)
 
     async def _dispatch(self, request: protocol.Request) -> None:
-        op, text = request.op, request.text
+        """Serve one op as its `ops.OPS` entry says."""
+        op = OPS[request.op]
         if request.error:
             log.warning("bad request: %s", request.error)
-            if op not in protocol.QUEUED_OPS and op != "status":
-                await self._answer_bad_request(request)
-                return
-        if op in protocol.QUEUED_OPS:
-            self._queue.append(request)
-            self._queue_changed.set()
-        elif op == "status":
-            await self.send("status", protocol.encode_status(self.started_at))
-        elif op == "input":
-            self._user_inputs.put_nowait(text)
-        elif op == "complete":
-            self.spawn(self._complete(text), "complete")
-        elif op == "interrupt":
-            self.spawn(self._interrupt(), "interrupt")
-        elif op == "get-apps":
-            await self.services.op_get_apps(text)
-        elif op == "event":
-            self._log_event(text)
-        elif op == "start-service":
-            self.spawn(self.services.op_start_service(text), "start-service")
-        elif op == "shutdown-service":
-            self.spawn(self.services.op_shutdown_service(text), "shutdown-service")
-        elif op == "start-model-service":
-            self.spawn(self.services.op_start_model_service(text), "start-model-service")
+        if op.mode is Mode.QUEUED:
+            self.link.enqueue(request)  # a bad one is answered in its turn (see _task_loop)
+        elif request.error and op.on_bad_request is not None:
+            await self.link.send(op.reply, op.on_bad_request(request.error))
+        elif op.mode is Mode.TASK:
+            self.spawn(self._handlers[request.op](request), request.op)
+        else:
+            await self._handlers[request.op](request)
 
-    async def _answer_bad_request(self, request: protocol.Request) -> None:
-        """The reply a waiting agent expects, saying what was wrong with its request."""
-        if request.op == "complete":
-            await self.send("completion", {"suggestions": []})
-        elif request.op == "get-apps":
-            await self.send("apps-result", {"status": "failed", "data": [], "error": request.error})
-        elif request.op == "start-service":
-            await self.send("service-result", {"status": "failed", "error": request.error})
-        elif request.op == "start-model-service":
-            await self.send("model-service-result", {"status": "failed", "error": request.error})
+    # ---- op handlers (named in ops.OPS) ------------------------------------------------------
+    async def run_batch_step(self, request: protocol.Request) -> None:
+        await self.batch.run(request.op, request.text)
+
+    async def run_query(self, request: protocol.Request) -> None:
+        await self._run_query(request.text)
+
+    async def answer_status(self, request: protocol.Request) -> None:
+        await self.link.send("status", protocol.encode_status(self.started_at))
+
+    async def take_input(self, request: protocol.Request) -> None:
+        self.link.put_user_input(request.text)
+
+    async def complete(self, request: protocol.Request) -> None:
+        await self._complete(request.text)
+
+    async def interrupt(self, request: protocol.Request) -> None:
+        await self._interrupt()
+
+    async def log_event(self, request: protocol.Request) -> None:
+        self._log_event(request.text)
+
+    async def get_apps(self, request: protocol.Request) -> None:
+        await self.services.op_get_apps(request.text)
+
+    async def start_service(self, request: protocol.Request) -> None:
+        await self.services.op_start_service(request.text)
+
+    async def shutdown_service(self, request: protocol.Request) -> None:
+        await self.services.op_shutdown_service(request.text)
+
+    async def start_model_service(self, request: protocol.Request) -> None:
+        await self.services.op_start_model_service(request.text)
 
     async def _complete(self, text: str) -> None:
         """Always answer, in request order: real matches, or [] on bad input, failure or timeout."""
@@ -340,7 +278,7 @@ class Runner:
                 log.info("completion timed out")
             except Exception:
                 log.exception("completion failed")
-            await self.send("completion", {"suggestions": suggestions})
+            await self.link.send("completion", {"suggestions": suggestions})
 
     async def _interrupt(self) -> None:
         if await self.batch.interrupt():
@@ -362,29 +300,24 @@ class Runner:
     # ---- the serial task queue -------------------------------------------------------------
     async def _task_loop(self) -> None:
         while True:
-            while not self._queue:
-                self._queue_changed.clear()
-                await self._queue_changed.wait()
-            request = self._queue.popleft()
+            request = await self.link.next_task()
             self._running_op = request.op
             try:
-                if request.error:
-                    await self.send("stderr", f"krunner: {request.error}\n")
-                    await self.send(protocol.FINISH_FRAME[request.op], {"exitCode": 127})
-                elif request.op == "code":
-                    await self._run_query(request.text)
-                elif request.op == "bootstrap":
+                if request.op == "bootstrap":  # queued by the runner itself, not an agent op
                     code = await self.batch.run_script(["/bin/sh", request.text])
                     log.info("bootstrap.sh exited with %d", code)
+                elif request.error:
+                    await self.link.send("stderr", f"krunner: {request.error}\n")
+                    await self.link.send(FINISH_FRAME[request.op], OPS[request.op].on_bad_request(request.error))
                 else:
-                    await self.batch.run(request.op, request.text)
+                    await self._handlers[request.op](request)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("%s task failed", request.op)
-                if request.op in protocol.FINISH_FRAME:
-                    await self.send("stderr", f"krunner: internal error while running {request.op}; see the runner log\n")
-                    await self.send(protocol.FINISH_FRAME[request.op], {"exitCode": -1})
+                if request.op in FINISH_FRAME:
+                    await self.link.send("stderr", f"krunner: internal error while running {request.op}; see the runner log\n")
+                    await self.link.send(FINISH_FRAME[request.op], {"exitCode": -1})
             finally:
                 self._running_op = None
 
@@ -393,19 +326,19 @@ class Runner:
         self._interrupted_early = False
         bridge = await self._bridge
         if self._interrupted_early:
-            await self.send("stderr", "KeyboardInterrupt: interrupted before the kernel was ready\n")
-            await self.send("finished", {"exitCode": 1})
+            await self.link.send("stderr", "KeyboardInterrupt: interrupted before the kernel was ready\n")
+            await self.link.send("finished", {"exitCode": 1})
             return
         if bridge is None:
-            await self.send("stderr", f"query mode is not available: {self._kernel_error}\n")
-            await self.send("finished", {"exitCode": 127})
+            await self.link.send("stderr", f"query mode is not available: {self._kernel_error}\n")
+            await self.link.send("finished", {"exitCode": 127})
             return
         try:
             exit_code = await bridge.execute(code)
         except TimeoutError as e:
-            await self.send("stderr", f"query mode is not available: {e}\n")
+            await self.link.send("stderr", f"query mode is not available: {e}\n")
             exit_code = 127
-        await self.send("finished", {"exitCode": exit_code})
+        await self.link.send("finished", {"exitCode": exit_code})
 
     # ---- shutdown --------------------------------------------------------------------------
     async def _shutdown(self, receiver: asyncio.Task[Any], worker: asyncio.Task[Any] | None) -> None:

@@ -14,7 +14,8 @@ from traitlets.config import Application
 
 from .. import __version__
 from .app import start_gateway
-from .config import GatewayConfig
+from ..options import debug_flag
+from .config import GATEWAY_ALIASES, GatewayConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,7 @@ class GatewayApp(Application):
         "ip": "GatewayConfig.ip",
         "port": "GatewayConfig.port",
         "token": "GatewayConfig.token",
-        "gateway-ip": "GatewayConfig.ip",
-        "gateway-port": "GatewayConfig.port",
-        "gateway-token": "GatewayConfig.token",
+        **GATEWAY_ALIASES,
         "base-url": "GatewayConfig.base_url",
         "allow-origin": "GatewayConfig.allow_origin",
         "env-allowlist": "GatewayConfig.env_allowlist",
@@ -46,9 +45,7 @@ class GatewayApp(Application):
         "runtime-dir": "GatewayApp.runtime_dir",
         "main-kernel": "GatewayApp.main_kernel",
     }
-    flags = {
-        "debug": ({"GatewayApp": {"debug": True}}, "log at DEBUG level"),
-    }
+    flags = debug_flag("GatewayApp")
 
     @default("runtime_dir")
     def _default_runtime_dir(self) -> str:

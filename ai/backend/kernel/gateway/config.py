@@ -1,34 +1,35 @@
 """GatewayConfig: every knob of the Kernel-Gateway-compatible server as a trait.
 
-A plain `Configurable`, so the runner application can list it in its `classes` (and wire its own
-`--gateway-*` flags to it) and the standalone command can expose it unchanged.
+A plain `Configurable`, so the runner application lists it in its `classes` (its `--gateway-*`
+flags are aliases of these traits) and the standalone command exposes it unchanged.
 """
 from __future__ import annotations
 
 import ast
-import os
 
-from traitlets import Bool, Float, Integer, List, Unicode, default, validate
+from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import Configurable
 
+from ..options import from_env
+
 TOKEN_ENV = "KRUNNER_GATEWAY_TOKEN"
-
-
-def _env_int(name: str, fallback: int) -> int:
-    try:
-        return int(os.environ.get(name) or fallback)
-    except ValueError:
-        return fallback
+# The gateway's flags, the same in the runner and in the standalone command.
+GATEWAY_ALIASES = {
+    "gateway-port": "GatewayConfig.port",
+    "gateway-ip": "GatewayConfig.ip",
+    "gateway-token": "GatewayConfig.token",
+}
 
 
 class GatewayConfig(Configurable):
     """Settings of the gateway (names follow Kernel Gateway's where one exists)."""
 
-    port = Integer(help="TCP port to listen on (0 = pick a free one) [KRUNNER_GATEWAY_PORT]").tag(config=True)
-    ip = Unicode(help="address to listen on [KRUNNER_GATEWAY_IP]").tag(config=True)
-    token = Unicode(
-        help=f"token clients must send as `Authorization: token T` or `?token=T`; empty = no auth [{TOKEN_ENV}]"
-    ).tag(config=True)
+    port = from_env(Integer(0, help="TCP port to listen on; 0 = off inside the runner, any free port for the "
+                            "standalone gateway").tag(config=True), "KRUNNER_GATEWAY_PORT")
+    ip = from_env(Unicode("127.0.0.1", help="address to listen on").tag(config=True), "KRUNNER_GATEWAY_IP")
+    token = from_env(
+        Unicode("", help="token clients must send as `Authorization: token T` or `?token=T`; empty = no auth").tag(config=True),
+        TOKEN_ENV)
     base_url = Unicode("/", help="URL prefix of every endpoint").tag(config=True)
 
     # CORS and origin checks (Kernel Gateway's KG_ALLOW_* equivalents)
@@ -43,11 +44,11 @@ class GatewayConfig(Configurable):
     max_age = Unicode("", help="Access-Control-Max-Age value").tag(config=True)
 
     # kernels
-    env_allowlist = List(
+    env_allowlist = from_env(List(
         Unicode(),
         help="names of client-sent `env` variables passed to new kernels besides KERNEL_* ('*' = all); "
-        "also accepts 'A,B' [KRUNNER_GATEWAY_ENV_ALLOWLIST]",
-    ).tag(config=True)
+        "also accepts 'A,B'",
+    ).tag(config=True), "KRUNNER_GATEWAY_ENV_ALLOWLIST")
     list_kernels = Bool(True, help="allow GET /api/kernels and /api/sessions (JupyterLab polls them)").tag(config=True)
     max_kernels = Integer(0, help="upper bound of kernels (running + starting); 0 = unlimited").tag(config=True)
     default_kernel_name = Unicode("", help="kernelspec used when a POST names none (default: the main kernel's, else python3)").tag(config=True)
@@ -72,18 +73,6 @@ class GatewayConfig(Configurable):
     replay_buffer_messages = Integer(10000, help="messages kept for a disconnected session_id (oldest dropped)").tag(config=True)
     replay_buffer_timeout = Float(300.0, help="seconds a disconnected session_id's buffer and sockets are kept").tag(config=True)
 
-    @default("port")
-    def _default_port(self) -> int:
-        return _env_int("KRUNNER_GATEWAY_PORT", 0)
-
-    @default("ip")
-    def _default_ip(self) -> str:
-        return os.environ.get("KRUNNER_GATEWAY_IP", "127.0.0.1")
-
-    @default("env_allowlist")
-    def _default_env_allowlist(self) -> list[str]:
-        return [n for n in os.environ.get("KRUNNER_GATEWAY_ENV_ALLOWLIST", "").split(",") if n.strip()]
-
     @validate("env_allowlist")
     def _split_env_allowlist(self, proposal) -> list[str]:
         """Accept `A,B` and a list literal given to a parent app that does not know this trait."""
@@ -98,7 +87,3 @@ class GatewayConfig(Configurable):
                     pass
             names += [n.strip() for n in text.split(",") if n.strip()]
         return names
-
-    @default("token")
-    def _default_token(self) -> str:
-        return os.environ.get(TOKEN_ENV, "")

@@ -13,13 +13,11 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..runner import Runner
+from typing import Any
 
 # LANG on the command line -> package holding its definition (aliases share one package).
 _PACKAGES: dict[str, str] = {
@@ -130,7 +128,9 @@ class BatchContext:
 
 
 Heuristic = Callable[[BatchContext], Plan]
-SetupHook = Callable[["Runner"], Awaitable[None]]
+# Start-up hook: given the child environment built so far, returns the variables to add or change.
+SetupHook = Callable[[BatchContext], Awaitable[Mapping[str, str]]]
+MAKEFILES = ("Makefile", "makefile", "GNUmakefile")
 
 
 def _nothing(ctx: BatchContext) -> Plan:
@@ -152,13 +152,24 @@ class Language:
     exec: Heuristic = _nothing
     clean: Heuristic = _nothing
     install_hint: str = ""  # how to get the toolchain, quoted when it is missing
-    # called once by the runner at start-up (`await language.setup(runner)`), after child_env is built
+    # called once by the runner at start-up, after the child env is built; returns env additions
     setup: SetupHook | None = None
+    # argv of the query-mode kernel given (RUNTIME_PATH, child env), replacing its kernelspec's argv
+    kernel_argv: Callable[[str, Mapping[str, str]], list[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
         return self.log_prefix or f"{self.name}-kernel"
+
+    def resolve_runtime(self, given: str | None) -> str:
+        """RUNTIME_PATH: the one the agent gave, else the language's default (for Python, the
+        runner's own interpreter when the default does not exist)."""
+        if given:
+            return given
+        if self.kernelspec == "python" and not os.path.exists(self.default_runtime):
+            return sys.executable
+        return self.default_runtime
 
 
 def names() -> list[str]:
@@ -179,7 +190,7 @@ def get_language(name: str) -> Language:
 
 def make_clean(ctx: BatchContext) -> Plan:
     """`make clean` when a Makefile exists (C, C++), else nothing to do."""
-    if ctx.exists("Makefile", "makefile", "GNUmakefile"):
+    if ctx.exists(*MAKEFILES):
         return ctx.run(ctx.tool("make", hint="apt-get install make"), "clean")
     return ctx.skip("no Makefile: nothing to clean")
 

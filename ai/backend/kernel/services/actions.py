@@ -1,4 +1,5 @@
-"""Prestart actions of service definitions (PROTOCOL §8.2), run before each start of a service.
+"""Prestart actions of service definitions (docs/services.md, "Prestart actions"), run before each
+start of a service.
 
 Each action gets the interpolation variables and its `args`; its return value is stored under the
 action's `ref` for later interpolation. Unlike the original, `write_file(append=true)` appends.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidServiceDefinition
+from .interpolation import interpolate
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ class ActionContext:
 
 
 def _lines(body: Any, variables: Mapping[str, Any]) -> list[str]:
-    from .definitions import interpolate
-
     if isinstance(body, str):
         body = [body]
     if not isinstance(body, list) or not all(isinstance(b, str) for b in body):
@@ -47,8 +47,6 @@ def _mode(mode: str | int) -> int:
 
 
 def _one(text: Any, variables: Mapping[str, Any], what: str) -> str:
-    from .definitions import interpolate
-
     if not isinstance(text, str):
         raise InvalidServiceDefinition(f"'{what}' must be a string")
     return interpolate([text], variables)[0]
@@ -79,8 +77,6 @@ async def write_tempfile(
 async def run_command(
     ctx: ActionContext, variables: Mapping[str, Any], command: list[str], echo: bool = False,
 ) -> dict[str, str]:
-    from .definitions import interpolate
-
     if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
         raise InvalidServiceDefinition("'command' of run_command must be a list of strings")
     argv = interpolate(command, variables)

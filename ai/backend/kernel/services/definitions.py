@@ -1,13 +1,13 @@
-"""Service-definition files (PROTOCOL §8.1): strict parsing, variable interpolation, argv/env assembly.
+"""Service-definition files (docs/services.md, "Service definitions"): strict parsing and argv/env
+assembly; the variables are filled in by `interpolation`.
 
-A definition that cannot be parsed is reported and skipped (never fatal, "deliberately differs" 7),
+A definition that cannot be parsed is reported and skipped (never fatal, unlike the original),
 so every check the original did lazily at start time is done here, once, at load time.
 """
 from __future__ import annotations
 
 import json
 import logging
-import re
 import shlex
 import shutil
 from collections.abc import Iterable, Mapping
@@ -17,6 +17,7 @@ from typing import Any
 
 from .actions import ACTIONS
 from .errors import DisallowedArgument, DisallowedEnvironment, InvalidServiceDefinition
+from .interpolation import check_template_syntax, interpolate
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class ServiceDefinition:
     default_arguments: dict[str, ArgValue] = field(default_factory=dict)
 
     def app_info(self) -> dict[str, Any]:
-        """The `get-apps` item (§8.5): optional keys only when non-empty."""
+        """The `get-apps` item (docs/services.md, "get-apps"): optional keys only when non-empty."""
         info: dict[str, Any] = {"name": self.name}
         if self.url_template:
             info["url_template"] = self.url_template
@@ -67,7 +68,7 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _parse_actions(raw: Any) -> list[PrestartAction]:
+def parse_actions(raw: Any) -> list[PrestartAction]:
     if not isinstance(raw, list):
         raise InvalidServiceDefinition("'prestart' must be a list of actions")
     actions = []
@@ -118,7 +119,7 @@ def parse_definition(name: str, raw: Any) -> ServiceDefinition:
     if not isinstance(url_template, str):
         raise InvalidServiceDefinition("'url_template' must be a string")
     defn.url_template = url_template
-    defn.prestart_actions = _parse_actions(raw.get("prestart", raw.get("prestart_actions", [])))
+    defn.prestart_actions = parse_actions(raw.get("prestart", raw.get("prestart_actions", [])))
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InvalidServiceDefinition("'env' must map names to strings")
@@ -169,72 +170,49 @@ def load_directory(directory: Path) -> tuple[dict[str, ServiceDefinition], dict[
     return good, errors
 
 
-# `${{ expr }}` (GitHub style) or `{expr}` whose `{` is not preceded by `$` or `{` (Python style).
-_PATTERN = re.compile(r"\$\{\{\s*(?P<e1>.*?)\s*\}\}|(?<![${])\{\s*(?P<e2>.*?)\s*\}")
-
-
-def _expand(text: str, variables: Mapping[str, Any]) -> str:
-    out = []
-    last = 0
-    for m in _PATTERN.finditer(text):
-        out.append(text[last:m.start()])
-        expr = m.group("e1") if m.group("e1") is not None else m.group("e2")
-        try:
-            out.append(("{" + expr + "}").format_map(variables))
-        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as e:
-            raise InvalidServiceDefinition(f"cannot interpolate {m.group(0)!r} in {text!r}: {e!r}") from e
-        last = m.end()
-    out.append(text[last:])
-    return "".join(out)
-
-
-def interpolate(parts: Iterable[str], variables: Mapping[str, Any]) -> list[str]:
-    """Replace `${{ expr }}`/`{expr}` in each string by `str.format_map` over `variables` (§8.1)."""
-    return [_expand(p, variables) for p in parts]
-
-
-class _Anything(dict[str, Any]):
-    """Variables stand-in for syntax checks: every name exists and supports indexing."""
-
-    class _Value(str):
-        def __getitem__(self, key: Any) -> str:  # type: ignore[override]
-            return ""
-
-        def __getattr__(self, name: str) -> str:
-            return ""
-
-    def __missing__(self, key: str) -> Any:
-        return self._Value("")
-
-
-def check_template_syntax(parts: Iterable[str]) -> None:
-    """Raise for brace expressions `format_map` can never accept (e.g. literal JSON braces)."""
-    interpolate(parts, _Anything())
-
-
 def build_argv(
     defn: ServiceDefinition,
     variables: Mapping[str, Any],
     options: Mapping[str, Any],
     path: str | None = None,
 ) -> list[str]:
-    """argv for one start: command, default + user arguments, then interpolation (§8.1)."""
+    """argv for one start: command, default + user arguments, then interpolation.
+
+    A string command with a `shell` is shell text written by the image's author: the values put into
+    it are shell-quoted. Arguments are separate argv items after it, never parsed by a shell.
+    """
     command = defn.command
     if isinstance(command, str):
         if defn.shell:
             shell = shutil.which(defn.shell, path=path) or defn.shell
-            argv = [shell, "-c", command]
-        else:
-            argv = shlex.split(command)
+            return [shell, "-c", *interpolate([command], variables, quote=shlex.quote),
+                    *interpolate(_arguments(defn, options), variables)]
+        argv = shlex.split(command)
     else:
         argv = list(command)
+    return interpolate([*argv, *_arguments(defn, options)], variables)
+
+
+_NOUNS = {"arguments": "Argument", "envs": "Environment variable"}
+
+
+def _user_given(defn: ServiceDefinition, options: Mapping[str, Any], key: str, allowed: list[str],
+                error: type[Exception]) -> dict[str, Any]:
+    """The user's `arguments`/`envs` of a start, each name checked against the definition's list."""
+    given = options.get(key) or {}
+    if not isinstance(given, dict):
+        raise error(f"'{key}' must be an object for service {defn.name}")
+    for name in given:
+        if name not in allowed:
+            raise error(f"{_NOUNS[key]} {name} not allowed for service {defn.name}")
+    return given
+
+
+def _arguments(defn: ServiceDefinition, options: Mapping[str, Any]) -> list[str]:
+    """Default arguments overlaid with the user's allowed ones, flattened to argv items."""
+    argv: list[str] = []
     arguments: dict[str, ArgValue] = dict(defn.default_arguments)
-    user_args = options.get("arguments") or {}
-    if not isinstance(user_args, dict):
-        raise DisallowedArgument(f"'arguments' must be an object for service {defn.name}")
-    for name, value in user_args.items():
-        if name not in defn.allowed_arguments:
-            raise DisallowedArgument(f"Argument {name} not allowed for service {defn.name}")
+    for name, value in _user_given(defn, options, "arguments", defn.allowed_arguments, DisallowedArgument).items():
         if not (value is None or isinstance(value, str) or _is_str_list(value)):
             raise DisallowedArgument(f"Argument {name} must be null, a string or a list of strings")
         arguments[name] = value
@@ -244,7 +222,7 @@ def build_argv(
             argv.append(value)
         elif isinstance(value, list):
             argv.extend(value)
-    return interpolate(argv, variables)
+    return argv
 
 
 def build_env(
@@ -253,15 +231,10 @@ def build_env(
     options: Mapping[str, Any],
     frozen: Iterable[str],
 ) -> dict[str, str]:
-    """Extra env for one start: allowed user envs (never overriding the runner's), then `env` (§8.1)."""
+    """Extra env for one start: allowed user envs (never overriding the runner's), then `env`."""
     frozen = set(frozen)
     env: dict[str, str] = {}
-    user_envs = options.get("envs") or {}
-    if not isinstance(user_envs, dict):
-        raise DisallowedEnvironment(f"'envs' must be an object for service {defn.name}")
-    for name, value in user_envs.items():
-        if name not in defn.allowed_envs:
-            raise DisallowedEnvironment(f"Environment variable {name} not allowed for service {defn.name}")
+    for name, value in _user_given(defn, options, "envs", defn.allowed_envs, DisallowedEnvironment).items():
         if name in frozen:
             raise DisallowedEnvironment(f"Environment variable {name} can't be overwritten")
         env[name] = str(value)

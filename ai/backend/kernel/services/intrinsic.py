@@ -1,7 +1,7 @@
-"""Intrinsic services (PROTOCOL §8.3): dropbear `sshd` with its key setup, and the `ttyd` binary.
+"""Intrinsic services (docs/services.md, "Intrinsic services"): dropbear `sshd` with its key setup, and the `ttyd` binary.
 
 The key setup is idempotent across runner restarts: cluster `Host` blocks and `id_cluster.pub` are
-added only when not already there (the original appended them on every start, §10 item 8).
+added only when not already there (the original appended them on every start).
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ def _add_cluster_pubkey(setup: SshSetup, auth_path: Path) -> None:
 
 
 async def init_sshd(setup: SshSetup, dropbear: Dropbear, env: Mapping[str, str]) -> None:
-    """Keys and config for dropbear (§8.3); the user key is made only when authorized_keys is missing."""
+    """Keys and config for dropbear; the user key is made only when authorized_keys is missing."""
     shutil.rmtree(setup.key_dir, ignore_errors=True)
     setup.key_dir.mkdir(parents=True, mode=0o700)
     ssh_dir = setup.work_dir / ".ssh"
@@ -179,7 +180,7 @@ def sshd_argv(dropbear: Dropbear, host_key: Path, ports: Sequence[int], bind_ip:
 
 
 def pick_shell() -> str:
-    """First of zsh, bash, ash, else sh (§8.3)."""
+    """First of zsh, bash, ash, else sh."""
     for shell in ("/bin/zsh", "/bin/bash", "/bin/ash"):
         if os.path.exists(shell):
             return shell
@@ -193,5 +194,6 @@ def ttyd_argv(ttyd: str, port: int, bind_ip: str, tmux: str | None) -> list[str]
         argv += ["-i", bind_ip]
     argv.append(shell)
     if tmux and Path(shell).name != "ash":
-        argv += ["-c", f"export SHELL={shell}; exec {tmux} -2 new-session -A -s main"]
+        # shell text: the file names in it are quoted, so a path is never read as shell syntax
+        argv += ["-c", f"export SHELL={shlex.quote(shell)}; exec {shlex.quote(tmux)} -2 new-session -A -s main"]
     return argv

@@ -1,7 +1,8 @@
-"""Model services of inference sessions (PROTOCOL §8.6): config parsing and the health loop.
+"""Model services of inference sessions (docs/services.md, "Model services"): config parsing and
+the health loop.
 
 The health probe runs on the event loop (tornado's async HTTP client), and any status code can be
-the expected one (the original's urllib raised for 4xx/5xx, §10 item 10).
+the expected one (the original's urllib raised for 4xx/5xx).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from .definitions import ServiceDefinition, _parse_actions, check_template_syntax
+from .definitions import ServiceDefinition, parse_actions
+from .interpolation import check_template_syntax
 from .errors import InvalidServiceDefinition
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def parse_model_config(raw: Any) -> ModelService:
     shell = service.get("shell") or "/bin/bash"
     defn = ServiceDefinition(
         name=f"{model_name}-{port}", command=command, shell=shell,
-        prestart_actions=_parse_actions(service.get("pre_start_actions") or []),
+        prestart_actions=parse_actions(service.get("pre_start_actions") or []),
     )
     check_template_syntax([command] if isinstance(command, str) else command)
     hc_raw = service.get("health_check")

@@ -1,7 +1,7 @@
 """One service process: spawn in its own process group, wait for its port, terminate the group.
 
 The port wait races the process's exit, so a service that dies at once is reported at once (the
-original only noticed at the end of its 30 s timeout, §10 item 7).
+original only noticed at the end of its 30 s timeout).
 """
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from ..procfacts import signal_group
 
 log = logging.getLogger(__name__)
 out_log = logging.getLogger(__name__ + ".output")
@@ -114,8 +115,7 @@ class ServiceProcess:
         raise asyncio.TimeoutError()
 
     def _signal_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
+        signal_group(self.proc.pid, sig)
 
     async def terminate(self, grace: float = 2.0, kill_wait: float = 0.5) -> None:
         """SIGTERM the whole process group, SIGKILL it after `grace` seconds."""

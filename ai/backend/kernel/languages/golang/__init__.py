@@ -2,12 +2,7 @@
 argument as the original); exec `./main`. GOPATH is the work dir."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .. import BatchContext, Language, Plan, run_binary
-
-if TYPE_CHECKING:
-    from ...runner import Runner
 
 
 def build(ctx: BatchContext) -> Plan:
@@ -24,9 +19,9 @@ def exec_(ctx: BatchContext) -> Plan:
     return run_binary(ctx, "main")
 
 
-async def setup(runner: Runner) -> None:
+async def setup(ctx: BatchContext) -> dict[str, str]:
     """GOPATH is the work dir (`/home/work` in a container), as in the original."""
-    runner.child_env["GOPATH"] = str(runner.work_dir)
+    return {"GOPATH": str(ctx.work_dir)}
 
 
 LANGUAGE = Language(

@@ -1,140 +1,24 @@
-"""Helpers shared by the kernel bases: stdin detection, completion, bracket balance, replies."""
+"""Helpers shared by the kernel bases: child process set-up, completion, bracket balance, replies.
+
+Whether a program waits for input is a process fact: `StdinWatch` and `process_tree` come from
+`ai.backend.kernel.procfacts` (re-exported here for the kernel bases).
+"""
 from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 import signal
-import struct
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ...procfacts import StdinWatch, process_tree  # noqa: F401 (re-exported for the kernel bases)
+
 log = logging.getLogger(__name__)
 
-# syscall numbers seen in /proc/<pid>/task/<tid>/syscall while a thread waits for input
-_SYSCALLS = {
-    "x86_64": {"read": {0}, "poll": {7, 271}, "select": {23, 270}, "epoll": {232, 281, 441}},
-    "aarch64": {"read": {63}, "poll": {73}, "select": {72}, "epoll": {22, 441}},
-}.get(platform.machine().replace("arm64", "aarch64"),
-      {"read": {0}, "poll": {7, 271}, "select": {23, 270}, "epoll": {232, 281, 441}})
-_EPOLL_FD0_RE = re.compile(r"^tfd:\s+0\s+events:\s+([0-9a-f]+)", re.M)
-POLLIN = 0x1
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (children listed by /proc/<pid>/task/*/children)."""
-    seen: list[int] = []
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        seen.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*/children"):
-            try:
-                todo.extend(int(c) for c in task.read_text().split())
-            except OSError:
-                pass
-    return seen
-
-
-def _read_mem(pid: int, addr: int, size: int) -> bytes:
-    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
-        mem.seek(addr)
-        return mem.read(size)
-
-
-def _waits_on_fd0(pid: int, fields: list[str]) -> str | None:
-    """'read' or 'poll' when one thread's /proc syscall line shows it waiting for input on fd 0."""
-    nr = int(fields[0])
-    args = [int(f, 16) for f in fields[1:7]]
-    if nr in _SYSCALLS["read"]:
-        return "read" if args[0] == 0 else None
-    return "poll" if _polls_fd0(pid, nr, args) else None
-
-
-def _polls_fd0(pid: int, nr: int, args: list[int]) -> bool:
-    if nr in _SYSCALLS["poll"] and 0 < args[1] <= 64:
-        # struct pollfd {int fd; short events; short revents;}: fd 0 asked for POLLIN
-        data = _read_mem(pid, args[0], 8 * args[1])
-        for i in range(args[1]):
-            fd, events, _ = struct.unpack_from("ihh", data, 8 * i)
-            if fd == 0 and events & POLLIN:
-                return True
-        return False
-    if nr in _SYSCALLS["epoll"]:
-        # the GHC runtime: fd 0 armed for EPOLLIN in the epoll set it waits on
-        info = Path(f"/proc/{pid}/fdinfo/{args[0]}").read_text()
-        return any(int(m.group(1), 16) & POLLIN for m in _EPOLL_FD0_RE.finditer(info))
-    if nr in _SYSCALLS["select"] and args[0] > 0 and args[1]:
-        return bool(_read_mem(pid, args[1], 1)[0] & 1)  # bit 0 of readfds: fd 0
-    return False
-
-
-def stdin_wait(pid: int) -> str | None:
-    """True when a thread of `pid` or of one of its descendants waits for input on fd 0.
-
-    Why: a program waiting for input looks exactly like a quiet one from the outside; the kernel
-    must know when to send an input_request. Every thread counts (the JVM reads on a non-main
-    thread); read(0) is the common case, interpreters with their own event loop (MIT Scheme, the
-    GHC runtime) wait in poll/select with fd 0 in the set, which we read from /proc/<pid>/mem.
-    """
-    found = None
-    for p in process_tree(pid):
-        for syscall in Path(f"/proc/{p}/task").glob("*/syscall"):
-            try:
-                fields = syscall.read_text().split()
-                kind = _waits_on_fd0(p, fields) if len(fields) >= 7 and fields[0].isdigit() else None
-            except (OSError, ValueError, struct.error):
-                continue
-            if kind == "read":
-                return kind
-            found = found or kind
-    return found
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime+stime of `pid` and its descendants, in clock ticks."""
-    total = 0
-    for p in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-class StdinWatch:
-    """Decides when a child waits for input, polled while it is quiet.
-
-    A thread in read(0) is certain. A wait in poll/select/epoll with fd 0 in the set is only
-    trusted when it is seen twice in a row with no CPU time used in between: event-loop runtimes
-    (GHC) may keep fd 0 in their set while they are busy compiling a cell.
-    """
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.last: int | None = None
-
-    def waiting(self) -> bool:
-        kind = stdin_wait(self.pid)
-        if kind == "read":
-            return True
-        if kind is None:
-            self.last = None
-            return False
-        ticks = cpu_ticks(self.pid)
-        stable = self.last is not None and ticks == self.last
-        self.last = ticks
-        return stable
-
-
-def blocked_on_stdin(pid: int) -> bool:
-    """One-shot check (read(0), or a poll-type wait on fd 0)."""
-    return stdin_wait(pid) is not None
 
 
 _PR_SET_PDEATHSIG = 1

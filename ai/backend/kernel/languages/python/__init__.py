@@ -4,14 +4,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ...python import put_library_first
 from .. import BatchContext, Language, Plan
-
-if TYPE_CHECKING:
-    from ...runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -74,33 +73,47 @@ async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
     return text if proc.returncode == 0 and text and text != "None" else None
 
 
-async def setup(runner: Runner) -> None:
-    """Runner start-up hook (docs/languages.md#python): USER_SITE first on PYTHONPATH + our sitecustomize."""
-    _put_drawing_library_first(runner.child_env)
-    ctx = BatchContext("python", Path(runner.work_dir), runner.runtime_path, runner.child_env)
+async def setup(ctx: BatchContext) -> dict[str, str]:
+    """Start-up hook (docs/languages.md, "Python"): our sitecustomize in USER_SITE, and USER_SITE
+    first on the children's PYTHONPATH."""
     try:
         runtime = python_tool(ctx)
     except Exception:
-        log.warning("python runtime %s not found: batch input() override not installed", runner.runtime_path)
-        return
-    user_site = await query_user_site(runtime, dict(runner.child_env))
+        log.warning("python runtime %s not found: batch input() override not installed", ctx.runtime)
+        return with_drawing_library(ctx.env, {})
+    user_site = await query_user_site(runtime, dict(ctx.env))
     if not user_site:
-        return
-    parts = [p for p in runner.child_env.get("PYTHONPATH", "").split(os.pathsep) if p and p != user_site]
-    runner.child_env["PYTHONPATH"] = os.pathsep.join([user_site, *parts])
-    _put_drawing_library_first(runner.child_env)
+        return with_drawing_library(ctx.env, {})
     install_sitecustomize(Path(user_site))
+    parts = [p for p in ctx.env.get("PYTHONPATH", "").split(os.pathsep) if p and p != user_site]
+    return with_drawing_library(ctx.env, {"PYTHONPATH": os.pathsep.join([user_site, *parts])})
 
 
-def _put_drawing_library_first(env: dict[str, str]) -> None:
-    """`ai.backend.kernel.python.drawing` importable by the runtime's interpreter (docs/runtimes.md)."""
-    from ...python import put_library_first
+def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
+    """The kernel's argv: ipykernel under RUNTIME_PATH when that interpreter has it, else under ours."""
+    if os.path.realpath(runtime) != os.path.realpath(sys.executable):
+        try:
+            ok = subprocess.run(
+                [runtime, "-c", "import ipykernel"], env=dict(env), capture_output=True, timeout=30
+            ).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if not ok:
+            log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
+            runtime = sys.executable
+    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
-    put_library_first(env)
+
+def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dict[str, str]:
+    """`changes` plus `ai.backend.kernel.python.drawing` first on PYTHONPATH, so the runtime's own
+    interpreter can import it (docs/runtimes.md)."""
+    merged = {**env, **changes}
+    put_library_first(merged)
+    return {**changes, "PYTHONPATH": merged["PYTHONPATH"]} if "PYTHONPATH" in merged else changes
 
 
 LANGUAGE = Language(
     name="python", kernelspec="python", default_runtime="/opt/backend.ai/bin/python",
-    log_prefix="python-kernel", build=build, exec=exec_, setup=setup,
+    log_prefix="python-kernel", build=build, exec=exec_, setup=setup, kernel_argv=python_kernel_argv,
     install_hint="apt-get install python3",
 )

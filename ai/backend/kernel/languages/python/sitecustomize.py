@@ -4,7 +4,8 @@
 In batch mode (`_BACKEND_BATCH_MODE` is a non-zero integer) `input()` asks the runner for the user's
 text over its Unix socket, so the agent sees `waiting-input` and the next `input` op answers it.
 The reply is read until the runner closes the connection, so input of any length and any
-multibyte text arrives whole. Any other sitecustomize further down sys.path is still run.
+multibyte text arrives whole. With no input channel (no runner socket) `input()` raises EOFError, as
+at the end of a closed stdin. Any other sitecustomize further down sys.path is still run.
 """
 import builtins
 import os
@@ -33,8 +34,8 @@ def _socket_input(prompt=""):
                 if not chunk:
                     break
                 chunks.append(chunk)
-    except OSError:
-        return "<user-input-unavailable>"
+    except OSError as e:
+        raise EOFError(f"no user input channel ({path}: {e.strerror or e})") from None
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 

@@ -2,15 +2,44 @@
 from __future__ import annotations
 
 import os
+import pwd
 import tomllib
+from collections.abc import Mapping
+from pathlib import Path
 
 from .. import BatchContext, Language, Plan
 
 HINT = "install rustup (https://rustup.rs) or apt-get install rustc cargo"
 
 
+def rustup_env(env: Mapping[str, str]) -> dict[str, str]:
+    """RUSTUP_HOME, CARGO_HOME and cargo's bin dir on PATH, for an `env` whose HOME may be the work
+    dir: rustup keeps its toolchains under the user's real home (`~/.rustup`, `~/.cargo`, from the
+    password database), unless RUSTUP_HOME/CARGO_HOME say otherwise. Returns only what to add."""
+    try:
+        home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        home = Path(os.path.expanduser("~"))
+    added: dict[str, str] = {}
+    for var, default in (("RUSTUP_HOME", home / ".rustup"), ("CARGO_HOME", home / ".cargo")):
+        if not env.get(var) and default.is_dir():
+            added[var] = str(default)
+    cargo_home = env.get("CARGO_HOME") or added.get("CARGO_HOME")
+    if cargo_home:
+        cargo_bin = str(Path(cargo_home) / "bin")
+        path = env.get("PATH", "")
+        if os.path.isdir(cargo_bin) and cargo_bin not in path.split(os.pathsep):
+            added["PATH"] = f"{path}{os.pathsep}{cargo_bin}" if path else cargo_bin
+    return added
+
+
+async def setup(ctx: BatchContext) -> dict[str, str]:
+    """Start-up hook: the children find rustup's toolchain although their HOME is the work dir."""
+    return rustup_env(ctx.env)
+
+
 def build(ctx: BatchContext) -> Plan:
-    rustc = ctx.tool(ctx.runtime, "rustc", "/root/.cargo/bin/rustc")
+    rustc = ctx.tool(ctx.runtime, "rustc")
     if ctx.exists("Cargo.toml"):
         return ctx.run(ctx.sibling(rustc, "cargo"), "build")
     if ctx.exists("main.rs"):
@@ -44,5 +73,5 @@ def exec_(ctx: BatchContext) -> Plan:
 
 LANGUAGE = Language(
     name="rust", kernelspec="rust", default_runtime="/usr/bin/rustc",
-    build=build, exec=exec_, install_hint=HINT,
+    build=build, exec=exec_, setup=setup, install_hint=HINT,
 )

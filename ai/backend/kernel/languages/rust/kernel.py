@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from . import rustup_env
 from ..kernelbase.common import launch
 from ..kernelbase.compiled import CompiledKernel
 from ..kernelbase.wrapping import Program, partition
@@ -32,13 +33,7 @@ class RustKernel(CompiledKernel):
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        # rustup keeps its toolchains under the real home even when HOME points elsewhere
-        for var, default in (("RUSTUP_HOME", "/root/.rustup"), ("CARGO_HOME", "/root/.cargo")):
-            if var not in env and Path(default).is_dir():
-                env[var] = default
-        cargo_bin = Path(env.get("CARGO_HOME", "/root/.cargo")) / "bin"
-        if cargo_bin.is_dir() and str(cargo_bin) not in env.get("PATH", "").split(os.pathsep):
-            env["PATH"] = f"{env.get('PATH', '')}{os.pathsep}{cargo_bin}"
+        env.update(rustup_env(env))
         return env
 
     def wrap(self, code: str) -> str | Program:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from .wire import V1_SUBPROTOCOL
+from ai.backend.kernel.gateway.wire import V1_SUBPROTOCOL
 
 
 def _header(msg_type: str, session: str) -> dict:

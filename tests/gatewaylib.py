@@ -90,12 +90,9 @@ def isolated_env(root: str, **extra: str) -> dict[str, str]:
         path = os.path.join(root, sub)
         os.makedirs(path, exist_ok=True)
         env[name] = path
-    env.setdefault("RUSTUP_HOME", os.environ.get("RUSTUP_HOME", "/root/.rustup"))
-    env.setdefault("CARGO_HOME", os.environ.get("CARGO_HOME", "/root/.cargo"))
     env.pop("KRUNNER_GATEWAY_TOKEN", None)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__)))))), env.get("PYTHONPATH", "")] if p)
+        p for p in [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")] if p)
     env.update(extra)
     return env
 
