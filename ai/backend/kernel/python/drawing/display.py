@@ -11,13 +11,20 @@ import builtins
 import os
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .encoding import encode_commands
 from .svg import render_svg
 
-if TYPE_CHECKING:
-    from .canvas import Canvas
+
+
+class Canvas(Protocol):
+    """What publishing needs from a canvas (a protocol, so this module does not import canvas.py)."""
+
+    width: int
+    height: int
+    _id: int
+    _next_objid: int
 
 MEDIA_TYPE = "application/x-sorna-drawing"
 

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .color import Color, Colors
 
-if TYPE_CHECKING:
-    from .canvas import Canvas
+
+class Canvas(Protocol):
+    """What a turtle draws on (a protocol, so this module does not import canvas.py)."""
+
+    width: float
+    height: float
+
+    def triangle(self, x: float, y: float, width: float, height: float, **kwargs: Any) -> Any: ...
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, **kwargs: Any) -> Any: ...
+
+    def begin_group(self) -> Any: ...
+
+    def end_group(self) -> Any: ...
 
 _TRAIL = (255, 0, 0, 128)  # the original's half-transparent red trail
 _CURSOR_FILL = (255, 200, 200, 255)

@@ -2,22 +2,18 @@
 also starts `run-dai.sh`); batch mode is Python's, under that interpreter (docs/runtimes.md)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ... import Language
+from ... import BatchContext, Language
 from ...python import build, exec_
-
-if TYPE_CHECKING:
-    from ....runner import Runner
 
 DAI_HOME = "/opt/h2oai/dai"
 DAI_PYTHON = f"{DAI_HOME}/python/bin/python"
 
 
-async def setup(runner: Runner) -> None:
-    """An explicit RUNTIME_PATH is the DAI interpreter the kernel runs queries with."""
-    if getattr(runner.app, "runtime_path_arg", None):
-        runner.child_env.setdefault("KRUNNER_H2O_PYTHON", runner.runtime_path)
+async def setup(ctx: BatchContext) -> dict[str, str]:
+    """A RUNTIME_PATH other than the default is the DAI interpreter the kernel runs queries with."""
+    if ctx.runtime != DAI_PYTHON and "KRUNNER_H2O_PYTHON" not in ctx.env:
+        return {"KRUNNER_H2O_PYTHON": ctx.runtime}
+    return {}
 
 
 LANGUAGE = Language(
