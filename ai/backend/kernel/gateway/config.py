@@ -11,6 +11,8 @@ import os
 from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 from traitlets.config import Configurable
 
+from ..origin import allow_list_from_env
+
 TOKEN_ENV = "KRUNNER_GATEWAY_TOKEN"
 
 
@@ -35,7 +37,15 @@ class GatewayConfig(Configurable):
     allow_origin = Unicode(
         "", help="Access-Control-Allow-Origin value; also the origin accepted by the origin check ('*' = any)"
     ).tag(config=True)
-    allow_origin_pat = Unicode("", help="regular expression of additionally accepted origins").tag(config=True)
+    allow_origin_pat = Unicode(
+        "", help="regular expression of additionally accepted origins (must match the whole origin)"
+    ).tag(config=True)
+    allow_origins = List(
+        Unicode(),
+        help="origins accepted by the origin check besides the gateway's own host: exact origins or "
+        "patterns where * stands for any characters but '/' (e.g. the agent's app-proxy origin); "
+        "also accepts 'A,B' [KRUNNER_ALLOW_ORIGINS]; see docs/security.md",
+    ).tag(config=True)
     allow_credentials = Unicode("", help="Access-Control-Allow-Credentials value").tag(config=True)
     allow_headers = Unicode("", help="Access-Control-Allow-Headers value").tag(config=True)
     allow_methods = Unicode("", help="Access-Control-Allow-Methods value").tag(config=True)
@@ -83,6 +93,14 @@ class GatewayConfig(Configurable):
     @default("env_allowlist")
     def _default_env_allowlist(self) -> list[str]:
         return [n for n in os.environ.get("KRUNNER_GATEWAY_ENV_ALLOWLIST", "").split(",") if n.strip()]
+
+    @default("allow_origins")
+    def _default_allow_origins(self) -> list[str]:
+        return allow_list_from_env()
+
+    @validate("allow_origins")
+    def _split_allow_origins(self, proposal) -> list[str]:
+        return [o.strip() for item in proposal["value"] for o in item.split(",") if o.strip()]
 
     @validate("env_allowlist")
     def _split_env_allowlist(self, proposal) -> list[str]:
