@@ -93,3 +93,60 @@ def test_a_needed_restart_is_announced_on_the_users_output(lua_kernel) -> None:
     reply, out, err = _run(kc, "print(kept)")
     assert "restarted" in err and "state" in err, err
     assert reply["status"] == "ok" and "nil" in out  # a fresh interpreter, and the user was told
+
+
+# ------------------------------------------------------------------------------- gateway pumps
+async def test_a_dead_gateway_pump_closes_its_websocket_with_1011(tmp_path, caplog) -> None:
+    from tornado.websocket import websocket_connect
+
+    from ai.backend.kernel.gateway import start_gateway
+    from ai.backend.kernel.kernels import KernelHub
+
+    hub = KernelHub(connection_dir=str(tmp_path))
+    kid = await hub.start_kernel("python3")
+    await hub.wait_ready(kid)
+    server = await start_gateway(hub, ip="127.0.0.1", port=0)
+    url = f"ws://127.0.0.1:{server.port}/api/kernels/{kid}/channels?session_id=s1"
+    try:
+        ws = await websocket_connect(url)
+        reply, out = await _ws_execute(ws, "print(6 * 7)")
+        assert reply["status"] == "ok" and out == "42\n"
+        # the session's iopub socket goes away under its pump: a real ZMQ failure, not a mock
+        cs = server.state.channel_sessions[(kid, "s1")]
+        cs.sockets["iopub"].close(linger=0)
+        async with asyncio.timeout(10):
+            while await ws.read_message() is not None:
+                pass
+        assert ws.close_code == 1011 and "iopub" in (ws.close_reason or ""), (ws.close_code, ws.close_reason)
+        assert "broken" in caplog.text and "iopub" in caplog.text
+        # a reconnect with the same session_id gets a fresh, working session
+        ws = await websocket_connect(url)
+        reply, out = await _ws_execute(ws, "print(7 * 6)")
+        assert reply["status"] == "ok" and out == "42\n"
+        ws.close()
+    finally:
+        await server.close()
+        await hub.shutdown_all(now=True)
+
+
+async def _ws_execute(ws, code: str) -> tuple[dict, str]:
+    msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "session": "t", "username": "t",
+              "version": "5.3", "date": ""}
+    ws.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
+                                 "content": {"code": code, "silent": False}}))
+    out, reply, idle = "", None, False
+    async with asyncio.timeout(30):
+        while reply is None or not idle:
+            raw = await ws.read_message()
+            assert raw is not None, f"websocket closed: {ws.close_code} {ws.close_reason}"
+            msg = json.loads(raw)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out += msg["content"]["text"]
+            elif msg["msg_type"] == "execute_reply":
+                reply = msg["content"]
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+    return reply, out

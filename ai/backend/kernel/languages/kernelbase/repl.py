@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
 PARTIAL_FLUSH_AFTER = 0.1  # seconds a partial line waits (it may be the start of the prompt)
 INTERRUPT_TIMEOUT = 5.0
-HELPER_TIMEOUT = 5.0  # seconds a completion/is_complete/inspection helper may take before ^C
-HELPER_INTERRUPT_WAIT = 2.0  # seconds to wait for the prompt after interrupting a slow helper
+HELPER_TIMEOUT = 5.0  # seconds a completion/is_complete/inspection helper gets before ^C
+HELPER_INTERRUPT_WAIT = 2.0  # seconds to wait for the prompt after that ^C
 
 
 class ReplDied(Exception):
@@ -143,8 +143,8 @@ class ReplKernel(LanguageKernel):
         if self.child is not None:
             try:
                 os.killpg(self.child.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            except (ProcessLookupError, PermissionError):  # already gone (or reaped): close() below
+                log.debug("interpreter group %d already gone", self.child.pid)
             self.child.close(force=True)
             self.child = None
 
@@ -171,9 +171,7 @@ class ReplKernel(LanguageKernel):
             reply = self.finish_helper()
             if reply is not None:
                 return reply
-        if self.restart_note:
-            self.stream("stderr", self.restart_note)
-            self.restart_note = ""
+        self.show_restart_note()
         self.begin_cell()
         try:
             self.child.sendline(self.cell_command(code))  # type: ignore[union-attr]
@@ -203,9 +201,12 @@ class ReplKernel(LanguageKernel):
                         raise TimeoutError from None
         except (TimeoutError, ReplDied):
             self.announce_restart(f"the interpreter did not come back within {INTERRUPT_TIMEOUT:.0f} s of the interrupt")
-            if self.restart_note:
-                self.stream("stderr", self.restart_note)
-                self.restart_note = ""
+            self.show_restart_note()
+
+    def show_restart_note(self) -> None:
+        if self.restart_note:
+            self.stream("stderr", self.restart_note)
+            self.restart_note = ""
 
     def announce_restart(self, why: str) -> None:
         """Restart the interpreter and tell the user, on the next output they see, that its state
@@ -223,9 +224,7 @@ class ReplKernel(LanguageKernel):
         """
         if self.child is None or self.start_error:
             return ""
-        if self.busy_helper:
-            self.finish_helper(wait=0.0)
-        if self.busy_helper:
+        if self.busy_helper and self.finish_helper(wait=0.0) is None and self.busy_helper:
             return ""  # the previous helper is still running: answer "nothing" rather than queue
         lines: list[str] = []
         self.child.sendline(command)
@@ -386,7 +385,8 @@ class ReplKernel(LanguageKernel):
         assert self.child
         try:
             line = self.raw_input("")
-        except (StdinNotImplementedError, EOFError):
+        except (StdinNotImplementedError, EOFError):  # no stdin channel: the program sees EOF
+            log.info("input requested but the front-end has no stdin: sending EOF")
             self.child.sendeof()
             return
         self.child.sendline(line)
@@ -396,6 +396,5 @@ def __getattr__(name: str) -> Any:
     """`MarkerReplKernel` lives in .marker (kept importable from here, where the languages look)."""
     if name == "MarkerReplKernel":
         from .marker import MarkerReplKernel
-
         return MarkerReplKernel
     raise AttributeError(name)
