@@ -13,9 +13,11 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.session import Session
 from jupyter_client.ioloop import AsyncIOLoopKernelManager, AsyncIOLoopKernelRestarter
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_path
@@ -61,6 +63,24 @@ class RunnerKernelSpecManager(KernelSpecManager):
         return spec
 
 
+async def _kernel_info(client: Any, timeout: float, km: Any) -> None:
+    """Send kernel_info and wait for its reply; RuntimeError if the kernel dies meanwhile."""
+    msg_id = client.kernel_info()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise TimeoutError(f"no kernel_info_reply within {timeout:.0f} s")
+        try:
+            reply = await client.get_shell_msg(timeout=min(remaining, 1.0))
+        except Empty:
+            if not await km.is_alive():
+                raise RuntimeError("the kernel died before answering") from None
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return
+
+
 class ConfirmingRestarter(AsyncIOLoopKernelRestarter):
     """jupyter_client's restarter, but a restart that *worked* resets its count.
 
@@ -83,10 +103,13 @@ class ConfirmingRestarter(AsyncIOLoopKernelRestarter):
             self._confirming = asyncio.get_running_loop().create_task(self._confirm_start())
 
     async def _confirm_start(self) -> None:
-        client = self.kernel_manager.client()
-        client.start_channels()
+        """kernel_info on a shell channel of our own: own Session (a shared one would reject
+        messages other clients already saw as replays), no iopub (never steal anyone's)."""
+        km = self.kernel_manager
+        client = km.client(session=Session(key=km.session.key, signature_scheme=km.session.signature_scheme))
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         try:
-            await client.wait_for_ready(timeout=self.confirm_timeout)
+            await _kernel_info(client, self.confirm_timeout, km)
         except Exception as exc:  # noqa: BLE001 - died again, never answered, channels failed: the count stays
             self.log.info("restarted kernel did not answer kernel_info (%s); restart %d/%d",
                           exc, self._restart_count, self.restart_limit)
@@ -220,11 +243,13 @@ class KernelHub(AsyncMultiKernelManager):
             self._revivals.pop(kernel_id, None)
 
     async def wait_ready(self, kernel_id: str, timeout: float = 60.0) -> None:
-        """Block until the kernel answers `kernel_info` (a throwaway client, closed afterwards)."""
-        client = self.get_kernel(kernel_id).client()
-        client.start_channels()
+        """Block until the kernel answers `kernel_info` (a throwaway shell-only client with its own
+        Session, closed afterwards: other clients of the kernel are not disturbed)."""
+        km = self.get_kernel(kernel_id)
+        client = km.client(session=Session(key=km.session.key, signature_scheme=km.session.signature_scheme))
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         try:
-            await client.wait_for_ready(timeout=timeout)
+            await _kernel_info(client, timeout, km)
         finally:
             client.stop_channels()
 
