@@ -12,8 +12,6 @@ import uuid
 from queue import Empty
 
 import pytest
-import requests
-import websocket
 from jupyter_client.manager import start_new_kernel
 
 from ai.backend.kernel.languages.kernelbase.common import process_tree

@@ -22,6 +22,7 @@ from ai.backend.kernel.origin import OriginPolicy, same_host
 from ai.backend.kernel.services import terminal
 from ai.backend.kernel.services.intrinsic import ttyd_argv
 from tests.runnerlib import free_port
+from tests.toolcheck import require_module
 
 PROXY = "https://proxy.example:8443"  # stands for the agent's app-proxy origin
 TOKEN = "tok-" + "x" * 28
@@ -86,8 +87,8 @@ def attack_page() -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------------- web terminal
-@pytest.mark.skipif(not terminal.available(), reason="terminado is not installed")
 async def test_web_terminal_refuses_foreign_origins(tmp_path: Path, attack_page: str) -> None:
+    require_module("terminado")
     port = free_port()
     term = terminal.WebTerminal(port, "127.0.0.1", ["/bin/sh"], {"PATH": "/usr/bin:/bin"}, tmp_path,
                                 allow_origins=[PROXY])
