@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -205,5 +206,5 @@ def ttyd_argv(ttyd: str, port: int, bind_ip: str, tmux: str | None,
         argv += ["-i", bind_ip]
     argv.append(shell)
     if tmux and Path(shell).name != "ash":
-        argv += ["-c", f"export SHELL={shell}; exec {tmux} -2 new-session -A -s main"]
+        argv += ["-c", f"export SHELL={shlex.quote(shell)}; exec {shlex.quote(tmux)} -2 new-session -A -s main"]
     return argv
