@@ -30,6 +30,9 @@ TOKEN = "soak-token"
 RSS_BOUND_MB = 256
 
 
+DEBUG = False
+
+
 async def with_runner(scenario, *, gateway: bool = False):
     root = Path(tempfile.mkdtemp(prefix="krunner-soak-"))
     dirs = {name: root / name for name in ("work", "config", "runtime")}
@@ -37,10 +40,13 @@ async def with_runner(scenario, *, gateway: bool = False):
         path.mkdir()
     port = free_port()
     extra = ["--gateway-port", str(port), "--gateway-token", TOKEN] if gateway else []
-    runner = RunnerProcess(lang="python", dirs=dirs, extra_args=extra, debug=False)
+    runner = RunnerProcess(lang="python", dirs=dirs, extra_args=extra, debug=DEBUG)
     await runner.start()
     try:
         return await scenario(runner, f"http://127.0.0.1:{port}")
+    except BaseException:
+        print(f"scenario failed; runner log: {runner.log_path}", flush=True)
+        raise
     finally:
         await runner.stop()
 
@@ -105,7 +111,11 @@ def main() -> None:
     parser.add_argument("--read-mb-s", type=float, default=40.0, help="the slow reader's pace")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--only", default="", help="comma-separated scenario numbers")
-    sys.exit(asyncio.run(run(parser.parse_args())))
+    parser.add_argument("--debug", action="store_true", help="runners log at debug level")
+    args = parser.parse_args()
+    global DEBUG
+    DEBUG = args.debug
+    sys.exit(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":

@@ -144,8 +144,9 @@ class KernelHub(AsyncMultiKernelManager):
     """The runner's kernels. Connection files go to `connection_dir` (the Jupyter runtime dir)."""
 
     restart_poll_interval = Float(
-        1.0, config=True,
-        help="seconds between liveness checks of each kernel (the restarter's time_to_dead)",
+        0.5, config=True,
+        help="seconds between liveness checks of each kernel (the restarter's time_to_dead): "
+        "a dead kernel is noticed within this time",
     )
     default_cwd = Unicode("", config=True, help="working directory of started kernels")
     revive_delays = List(
