@@ -141,11 +141,13 @@ def check_kills(fig: dict) -> None:
 
 
 # -------------------------------------------------------------------- 3. slow reader, big output
-def numbered_output_code(total_bytes: int) -> str:
-    """Lines of 1 KiB, each starting with its number: order and completeness can be checked."""
+def numbered_output_code(total_bytes: int, flush_each_line: bool = False) -> str:
+    """Lines of 1 KiB, each starting with its number: order and completeness can be checked.
+    `flush_each_line`: one kernel message per line (many small messages instead of a few big ones)."""
     lines = total_bytes // 1024
+    flush = "; sys.stdout.flush()" if flush_each_line else ""
     return ("import sys\nw = sys.stdout.write\n"
-            f"for i in range({lines}): w(f'{{i:010d}}' + 'x' * 1013 + '\\n')\n")
+            f"for i in range({lines}): w(f'{{i:010d}}' + 'x' * 1013 + '\\n'){flush}\n")
 
 
 @dataclass
@@ -176,7 +178,8 @@ async def _sample_rss(proc: psutil.Process, peak: list[int], stop: asyncio.Event
         await asyncio.sleep(0.05)
 
 
-async def slow_reader(runner: RunnerProcess, total_bytes: int, read_mb_s: float = 30.0) -> dict:
+async def slow_reader(runner: RunnerProcess, total_bytes: int, read_mb_s: float = 30.0,
+                      flush_each_line: bool = False) -> dict:
     """`total_bytes` of numbered output read at `read_mb_s`: runner RSS peak, order, `finished`."""
     agent = WireAgent(runner, rcvhwm=4)
     proc = runner_process(runner)
@@ -187,7 +190,7 @@ async def slow_reader(runner: RunnerProcess, total_bytes: int, read_mb_s: float 
         sampler = asyncio.get_running_loop().create_task(_sample_rss(proc, peak, stop))
         checker, received, finished = LineChecker(), 0, None
         t0 = time.monotonic()
-        await agent.send_code(numbered_output_code(total_bytes))
+        await agent.send_code(numbered_output_code(total_bytes, flush_each_line))
         async with asyncio.timeout(max(120, total_bytes / MB / read_mb_s * 4)):
             while finished is None:
                 op, payload = await agent.pull.recv_multipart()
