@@ -3,6 +3,7 @@ real runners on free ports."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import toolcheck
 from tests.runnerlib import RunnerProcess, free_port
 
 pytest_plugins = ["tests.agentlib.fixtures"]
@@ -31,6 +33,23 @@ for _var, _sub in (
     (_ISOLATED / _sub).mkdir(parents=True, exist_ok=True)
     os.environ[_var] = str(_ISOLATED / _sub)
 os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+
+
+# Skip reasons that mean "a tool, kernel or module is missing" (tests/toolcheck.py's policy, for a
+# skip that does not go through require_tool): under CI they become failures naming the tool.
+_MISSING_TOOL = re.compile(r"not installed|is missing|not on PATH|could not import|No module named", re.I)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if not (toolcheck.in_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if _MISSING_TOOL.search(reason) and not any(name in reason.lower() for name in toolcheck.ALWAYS_SKIPPABLE):
+        report.outcome = "failed"
+        report.longrepr = f"CI must not skip for a missing tool: {reason}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.agentlib import stderr_of, stdout_of
 from tests.runnerlib import RunnerProcess
+from tests import toolcheck
 
 GAP = 0.05  # seconds between client calls (a REST round trip)
 STAR = {"clean": "", "build": "*", "exec": "*"}
@@ -98,7 +99,7 @@ async def test_build_and_exec_star(case: str, start_runner: Start, runner_dirs: 
     lang, files, expected, tools = PROGRAMS[case]
     missing = _tool_missing(tools)
     if missing:
-        pytest.skip(f"{missing} is not installed (see .ci/install.d/40-batch.sh)")
+        toolcheck.missing(missing, "not on PATH; .ci/install.d/40-batch.sh")
     _write(runner_dirs["work"], files)
     proc, agent = await start_runner(lang)
     results = await agent.execute_until_done(None, "batch", opts=STAR, gap=GAP, timeout=120)

@@ -9,8 +9,9 @@ import requests
 
 from tests.wsclient import ChannelsClient
 from tests.gatewaylib import GatewayProcess, JupyterServerProcess, isolated_env
+from tests.toolcheck import require_module
 
-pytest.importorskip("debugpy")
+require_module("debugpy")
 
 TOKEN = "dbg"
 CODE = "a = 10\nb = a * 2\nc = a + b\nprint(c)\n"
@@ -27,7 +28,7 @@ def gw(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jserver(gw, tmp_path_factory):
-    pytest.importorskip("jupyter_server")
+    require_module("jupyter_server")
     server = JupyterServerProcess(gw.url, TOKEN, str(tmp_path_factory.mktemp("dbgroot")), gw.env)
     yield server
     server.stop()

@@ -13,11 +13,12 @@ import requests
 
 from tests.wsclient import ChannelsClient, stdout_of
 from tests.gatewaylib import GatewayProcess, JupyterServerProcess, isolated_env
+from tests.toolcheck import require_module
 
 TOKEN = "gw-token"
 JS_TOKEN = "js-token"
 
-pytest.importorskip("jupyter_server")
+require_module("jupyter_server")
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 
-import pytest
 
 from tests.gatewaylib import GatewayProcess, isolated_env
+from tests import toolcheck
+from tests.toolcheck import require_tool
 
 # Installed by .ci/install.d/60-gateway.sh (npm install @jupyterlab/services ws)
 JLAB_DIR = os.environ.get("KRUNNER_JLAB_SERVICES_DIR", "/opt/krunner-ci/jlab-services")
@@ -62,10 +62,10 @@ main().catch(e => { console.error(e && e.stack || e); process.exit(1); });
 """
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-@pytest.mark.skipif(not os.path.isdir(os.path.join(JLAB_DIR, "node_modules", "@jupyterlab", "services")),
-                    reason=f"@jupyterlab/services is not installed in {JLAB_DIR}")
 def test_jupyterlab_services_client(tmp_path):
+    require_tool("node")
+    if not os.path.isdir(os.path.join(JLAB_DIR, "node_modules", "@jupyterlab", "services")):
+        toolcheck.missing("@jupyterlab/services", f"not installed in {JLAB_DIR}; .ci/install.d/60-gateway.sh")
     script = tmp_path / "jlab.cjs"
     script.write_text(SCRIPT)
     env = isolated_env(str(tmp_path), NODE_PATH=os.path.join(JLAB_DIR, "node_modules"))

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from tests.wsclient import decode_server_legacy, decode_server_v1, encode_client_v1
-from ai.backend.kernel.gateway.wire import FrameError, decode_legacy, decode_v1, encode_legacy, encode_v1, reply_type
+from ai.backend.kernel.gateway.wire import CLIENT_CHANNELS, FrameError, decode_legacy, decode_v1, encode_legacy, encode_v1, reply_type
 
 HEADER = {"msg_id": "abc", "msg_type": "execute_request", "session": "s", "username": "u", "version": "5.3", "date": ""}
 PARTS = [json.dumps(HEADER).encode(), b"{}", b'{"k": 1}', b'{"code": "1"}']
@@ -53,20 +53,35 @@ def test_legacy_garbage_raises_frame_error(frame):
 
 
 def test_v1_garbage_raises_frame_error_only():
+    """Mutated and random frames: each either raises FrameError with a reason, or decodes into a
+    message the gateway can forward as is (known channel, header with a msg_type, JSON objects)."""
     rng = random.Random(5)
     good = encode_client_v1("shell", {"header": HEADER, "parent_header": {}, "metadata": {}, "content": {}})
-    samples = [b"", b"\x00" * 7, struct.pack("<Q", 2 ** 60), struct.pack("<Q", 6) + b"\x00" * 48]
+    always_bad = [b"", b"\x00" * 7, struct.pack("<Q", 2 ** 60), struct.pack("<Q", 6) + b"\x00" * 48]
+    for frame in always_bad:
+        with pytest.raises(FrameError, match="."):
+            decode_v1(frame)
+    samples = []
     for _ in range(500):
         mutated = bytearray(good)
         for _ in range(rng.randint(1, 6)):
             mutated[rng.randrange(len(mutated))] = rng.randrange(256)
         samples.append(bytes(mutated[: rng.randint(0, len(mutated))]))
         samples.append(bytes(rng.randrange(256) for _ in range(rng.randint(0, 80))))
+    refused = accepted = 0
     for frame in samples:
         try:
-            decode_v1(frame)
-        except FrameError:
-            pass
+            msg = decode_v1(frame)
+        except FrameError as exc:
+            assert str(exc), frame
+            refused += 1
+            continue
+        accepted += 1
+        assert msg.channel in CLIENT_CHANNELS, msg.channel
+        assert isinstance(msg.header, dict) and isinstance(msg.header.get("msg_type"), str)
+        assert len(msg.parts) == 4 and all(p.lstrip().startswith(b"{") for p in msg.parts[1:4])
+    assert refused > 900 and refused + accepted == len(samples)
+    assert decode_v1(good).channel == "shell"  # and the unmutated frame still decodes
 
 
 def test_reply_type():

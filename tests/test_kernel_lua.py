@@ -29,17 +29,16 @@ class LuaKernelTests(kernellib.LanguageKernelTests):
 def test_children_die_with_the_kernel() -> None:
     """A kernel killed with SIGKILL (no cleanup possible) takes its interpreter along."""
     import os
-    import shutil
     import signal
     import time
 
-    import pytest
     from jupyter_client.manager import start_new_kernel
 
     from ai.backend.kernel.procfacts import process_tree
 
-    if shutil.which("lua5.4") is None:
-        pytest.skip("lua5.4 is not installed")
+    from tests.toolcheck import require_tool
+
+    require_tool("lua5.4")
     kernellib.install_kernelspecs()
     km, kc = start_new_kernel(kernel_name="lua", startup_timeout=60)
     try:

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import requests
 
-from ai.backend.kernel.gateway.client import ChannelsClient, stdout_of
+from tests.wsclient import ChannelsClient, stdout_of
 from tests.docslib import example
 from tests.medialib import NO_AWS, fake_dai, make_repo, moto_polly
 from tests.runnerlib import RunnerProcess, free_port

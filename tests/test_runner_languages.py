@@ -13,6 +13,7 @@ import pytest
 
 from tests.agentlib import stderr_of, stdout_of
 from tests.runnerlib import RunnerProcess
+from tests.toolcheck import require_tool
 
 # LANG on the runner's command line -> the kernel test module holding its samples
 LANGS = {
@@ -35,9 +36,7 @@ def _samples(module_name: str) -> type:
 @pytest.mark.parametrize("lang", list(LANGS))
 async def test_query_mode_through_the_language_kernel(lang: str, runner_dirs, agent_client_factory) -> None:
     samples = _samples(LANGS[lang])
-    missing = [tool for tool in samples.tools if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"{missing[0]} is not installed (.ci/install.d/30-languages.sh installs it)")
+    require_tool(*samples.tools)
     runner = RunnerProcess(lang, runner_dirs)
     await runner.start()
     try:

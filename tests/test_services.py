@@ -25,6 +25,8 @@ from ai.backend.kernel.services.definitions import (
 )
 from ai.backend.kernel.services.errors import DisallowedArgument, DisallowedEnvironment, InvalidServiceDefinition
 from tests.runnerlib import free_port
+from tests import toolcheck
+from tests.toolcheck import require_tool
 
 PY = sys.executable
 
@@ -464,8 +466,9 @@ def ssh_user(tmp_path: Path):
     import tempfile
     import uuid
 
-    if os.geteuid() != 0 or not shutil.which("useradd"):
-        pytest.skip("needs root and useradd to create a login user")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a login user")
+    require_tool("useradd")
     parent = Path(tempfile.mkdtemp(prefix="krsvc-"))
     parent.chmod(0o755)
     home = parent / "work"
@@ -498,12 +501,11 @@ async def ssh_run(user: str, home: Path, port: int, key_copy: Path, command: str
 
 
 async def test_sshd_login_and_idempotent_setup(tmp_path: Path, ssh_user: tuple[str, Path]) -> None:
-    import shutil
-
     from ai.backend.kernel.services.intrinsic import Dropbear
 
-    if Dropbear.find() is None or not shutil.which("ssh"):
-        pytest.skip("dropbear and an ssh client are needed")
+    require_tool("ssh")
+    if Dropbear.find() is None:
+        toolcheck.missing("dropbear", "no dropbear binary; .ci/install.d/50-services.sh")
     user, home = ssh_user
     runner = FakeAgent(tmp_path, intrinsic_services=["sshd"])
     runner.work_dir = home

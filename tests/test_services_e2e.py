@@ -4,15 +4,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.agentlib import AgentClient
 from tests.runnerlib import RunnerProcess, free_port
+from tests import toolcheck
+from tests.toolcheck import require_tool
 from tests.test_services import _read_terminal_until, live_group_members, port_open, ssh_run, ssh_user, wait_port
 
 __all__ = ["ssh_user"]  # fixture re-exported for pytest
@@ -128,8 +128,9 @@ async def test_intrinsic_sshd_and_web_terminal(tmp_path: Path, ssh_user, agent_c
 
     from ai.backend.kernel.services.intrinsic import Dropbear, find_binary
 
-    if Dropbear.find() is None or not shutil.which("ssh"):
-        pytest.skip("dropbear and an ssh client are needed")
+    require_tool("ssh")
+    if Dropbear.find() is None:
+        toolcheck.missing("dropbear", "no dropbear binary; .ci/install.d/50-services.sh")
     user, home = ssh_user
     dirs = {"work": home, "config": tmp_path / "config", "runtime": tmp_path / "runtime"}
     for d in ("config", "runtime"):

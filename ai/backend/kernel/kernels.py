@@ -6,20 +6,22 @@ and connection files in the Jupyter runtime dir so any front-end can attach with
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.ioloop import AsyncIOLoopKernelManager
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
+from jupyter_client.ioloop import AsyncIOLoopKernelManager, AsyncIOLoopKernelRestarter
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_path
-from traitlets import Dict, Float, List, Unicode, default, observe
+from traitlets import Dict, Float, List, Type, Unicode, default, observe
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,77 @@ class RunnerKernelSpecManager(KernelSpecManager):
         return spec
 
 
+async def _kernel_info(client: Any, timeout: float, km: Any) -> None:
+    """Send kernel_info and wait for its reply; RuntimeError if the kernel dies meanwhile."""
+    msg_id = client.kernel_info()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise TimeoutError(f"no kernel_info_reply within {timeout:.0f} s")
+        try:
+            reply = await client.get_shell_msg(timeout=min(remaining, 1.0))
+        except Empty:
+            if not await km.is_alive():
+                raise RuntimeError("the kernel died before answering") from None
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return
+
+
+class ConfirmingRestarter(AsyncIOLoopKernelRestarter):
+    """jupyter_client's restarter, but a restart that *worked* resets its count.
+
+    jupyter_client counts a restart as successful only once the kernel stayed alive for
+    `stable_start_time` (10 s): a kernel killed every few seconds (a crashing extension, an
+    `os._exit` in a loop) used up `restart_limit` and was then left dead for good. Here the count
+    goes back to zero as soon as the restarted kernel answers `kernel_info`, so only a kernel that
+    cannot start at all reaches the limit (docs/security.md, "Faults").
+    """
+
+    confirm_timeout = Float(30.0, config=True, help="seconds a restarted kernel has to answer kernel_info")
+    _confirming: asyncio.Task | None = None
+
+    async def poll(self) -> None:  # type: ignore[override]
+        count, restarting = self._restart_count, self._restarting
+        await super().poll()
+        if self._restarting and (self._restart_count != count or not restarting):
+            if self._confirming is not None:
+                self._confirming.cancel()
+            self._confirming = asyncio.get_running_loop().create_task(self._confirm_start())
+
+    async def _confirm_start(self) -> None:
+        """kernel_info on a shell channel of our own: own Session (a shared one would reject
+        messages other clients already saw as replays), no iopub (never steal anyone's)."""
+        km = self.kernel_manager
+        client = km.client(session=Session(key=km.session.key, signature_scheme=km.session.signature_scheme))
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        try:
+            await _kernel_info(client, self.confirm_timeout, km)
+        except Exception as exc:  # noqa: BLE001 - died again, never answered, channels failed: the count stays
+            self.log.info("restarted kernel did not answer kernel_info (%s); restart %d/%d",
+                          exc, self._restart_count, self.restart_limit)
+            return
+        finally:
+            client.stop_channels()
+        self.log.debug("restarted kernel answered; restart count reset")
+        self._restarting = False
+        self._restart_count = 0
+
+    def stop(self) -> None:
+        super().stop()
+        if self._confirming is not None:
+            self._confirming.cancel()
+            self._confirming = None
+
+
 class ExactNameKernelManager(AsyncIOLoopKernelManager):
     """jupyter_client silently turns the name `python` into `python3`; we map names exactly."""
+
+    restarter_class = Type(
+        default_value=ConfirmingRestarter, klass=AsyncIOLoopKernelRestarter, config=True,
+        help="the restarter: resets its restart count once a restarted kernel answers",
+    )
 
     @observe("kernel_name")
     def _kernel_name_changed(self, change: dict[str, Any]) -> None:
@@ -73,16 +144,23 @@ class KernelHub(AsyncMultiKernelManager):
     """The runner's kernels. Connection files go to `connection_dir` (the Jupyter runtime dir)."""
 
     restart_poll_interval = Float(
-        1.0, config=True,
-        help="seconds between liveness checks of each kernel (the restarter's time_to_dead)",
+        0.5, config=True,
+        help="seconds between liveness checks of each kernel (the restarter's time_to_dead): "
+        "a dead kernel is noticed within this time",
     )
     default_cwd = Unicode("", config=True, help="working directory of started kernels")
+    revive_delays = List(
+        Float(), [1.0, 5.0, 15.0, 30.0, 60.0], config=True,
+        help="seconds before each attempt to start again a kernel the restarter gave up on "
+        "(the last value repeats): the runner is never left without its kernel",
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.main_kernel_id: str | None = None
         self._listeners: list[KernelListener] = []
         self._started_at: dict[str, str] = {}
+        self._revivals: dict[str, asyncio.Task] = {}
 
     @default("kernel_manager_class")
     def _default_km_class(self) -> str:
@@ -133,18 +211,46 @@ class KernelHub(AsyncMultiKernelManager):
             restarter.stop()
             restarter.start()  # re-arm with the new interval
         km.add_restart_callback(lambda: self._notify("died", kid), "restart")
-        km.add_restart_callback(lambda: self._notify("dead", kid), "dead")
+        km.add_restart_callback(lambda: self._gave_up(kid), "dead")
         self._started_at[kid] = _utcnow()
         log.info("started kernel %s (%s)", kid, km.kernel_name)
         self._notify("started", kid)
         return kid
 
-    async def wait_ready(self, kernel_id: str, timeout: float = 60.0) -> None:
-        """Block until the kernel answers `kernel_info` (a throwaway client, closed afterwards)."""
-        client = self.get_kernel(kernel_id).client()
-        client.start_channels()
+    def _gave_up(self, kernel_id: str) -> None:
+        """The restarter reached its limit: say so, then keep trying to start the kernel again."""
+        self._notify("dead", kernel_id)
+        if kernel_id not in self._revivals:
+            self._revivals[kernel_id] = asyncio.get_running_loop().create_task(
+                self._revive(kernel_id), name=f"revive-{kernel_id}")
+
+    async def _revive(self, kernel_id: str) -> None:
         try:
-            await client.wait_for_ready(timeout=timeout)
+            for attempt in range(1, 1 << 30):
+                delay = self.revive_delays[min(attempt, len(self.revive_delays)) - 1] if self.revive_delays else 5.0
+                log.error("kernel %s kept dying; starting it again in %.0f s (attempt %d)", kernel_id, delay, attempt)
+                await asyncio.sleep(delay)
+                if kernel_id not in self:
+                    return  # shut down meanwhile
+                try:
+                    await self.restart_kernel(kernel_id, now=True)
+                    await self.wait_ready(kernel_id, timeout=60.0)
+                except Exception as exc:  # noqa: BLE001 - any failure is retried after the next delay
+                    log.error("starting kernel %s again failed: %s: %s", kernel_id, type(exc).__name__, exc)
+                    continue
+                log.warning("kernel %s is back after the restarter gave up", kernel_id)
+                return
+        finally:
+            self._revivals.pop(kernel_id, None)
+
+    async def wait_ready(self, kernel_id: str, timeout: float = 60.0) -> None:
+        """Block until the kernel answers `kernel_info` (a throwaway shell-only client with its own
+        Session, closed afterwards: other clients of the kernel are not disturbed)."""
+        km = self.get_kernel(kernel_id)
+        client = km.client(session=Session(key=km.session.key, signature_scheme=km.session.signature_scheme))
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        try:
+            await _kernel_info(client, timeout, km)
         finally:
             client.stop_channels()
 
@@ -172,6 +278,9 @@ class KernelHub(AsyncMultiKernelManager):
     async def shutdown_kernel(  # type: ignore[override]
         self, kernel_id: str, now: bool = False, restart: bool = False
     ) -> None:
+        revival = self._revivals.pop(kernel_id, None)
+        if revival is not None and revival is not asyncio.current_task():
+            revival.cancel()
         await super().shutdown_kernel(kernel_id, now=now, restart=restart)
         self._started_at.pop(kernel_id, None)
         if kernel_id == self.main_kernel_id:
@@ -180,6 +289,9 @@ class KernelHub(AsyncMultiKernelManager):
 
     async def shutdown_all(self, now: bool = False) -> None:  # type: ignore[override]
         ids = self.list_kernel_ids()
+        for revival in self._revivals.values():
+            revival.cancel()
+        self._revivals.clear()
         await super().shutdown_all(now=now)
         for kid in ids:
             self._started_at.pop(kid, None)

@@ -70,8 +70,8 @@ class GatewayServer:
         await self.state.close()
         try:
             await self._http.close_all_connections()
-        except Exception:  # pragma: no cover - best effort at shutdown
-            log.debug("closing gateway connections failed", exc_info=True)
+        except Exception:  # pragma: no cover - shutdown goes on; the connections die with the process
+            log.warning("closing gateway connections failed", exc_info=True)
         log.info("gateway on port %d closed", self.port)
 
 
@@ -113,7 +113,10 @@ async def start_gateway(
     app = make_app(state)
     # The REST body limit is enforced per handler (413 JSON); this bound only stops runaway chunked bodies.
     http = HTTPServer(app, max_body_size=max(config.max_body_size * 4, config.ws_max_message_size, 1 << 26))
-    sockets = bind_sockets(config.port, address=config.ip or None, reuse_port=False)
+    try:
+        sockets = bind_sockets(config.port, address=config.ip or None, reuse_port=False)
+    except OSError as exc:  # the caller decides (the runner exits); the message names the address
+        raise OSError(exc.errno, f"the gateway cannot listen on {config.ip or '*'}:{config.port}: {exc.strerror}") from exc
     http.add_sockets(sockets)
     server = GatewayServer(state, http, sockets, config.ip)
     log.info("gateway listening on %s (token %s)", server.url, "required" if config.token else "off")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hmac
 import re
-from urllib.parse import urlparse
 
 from tornado.httputil import HTTPServerRequest
 
+from ..origin import OriginPolicy
 from .config import GatewayConfig
 
 _SCHEMES = ("token", "bearer")
@@ -28,22 +28,22 @@ def request_token(request: HTTPServerRequest) -> str:
 
 
 def authenticated(request: HTTPServerRequest, config: GatewayConfig) -> bool:
+    """The request carries the configured token (compared in constant time: a guess byte by byte
+    learns nothing from the response time)."""
     if not config.token:
         return True
     return hmac.compare_digest(request_token(request).encode(), config.token.encode())
 
 
+def origin_policy(config: GatewayConfig) -> OriginPolicy:
+    """Same host, `allow_origins`, `allow_origin` (also the CORS value) and `allow_origin_pat`."""
+    allowed = [*config.allow_origins, *([config.allow_origin] if config.allow_origin else [])]
+    return OriginPolicy(allowed, config.allow_origin_pat)
+
+
 def origin_allowed(request: HTTPServerRequest, config: GatewayConfig) -> bool:
-    """No Origin (non-browser client), same host, or an origin the config allows."""
-    origin = request.headers.get("Origin")
-    if not origin:
-        return True
-    if config.allow_origin == "*" or origin == config.allow_origin:
-        return True
-    if config.allow_origin_pat and re.match(config.allow_origin_pat, origin):
-        return True
-    host = request.headers.get("Host", "")
-    return urlparse(origin).netloc.lower() == host.lower()
+    """No Origin (non-browser client), same host, or an origin the config allows (docs/security.md)."""
+    return origin_policy(config).allows(request.headers.get("Origin"), request.headers.get("Host"))
 
 
 def cors_headers(config: GatewayConfig, request_origin: str | None) -> dict[str, str]:
@@ -54,7 +54,7 @@ def cors_headers(config: GatewayConfig, request_origin: str | None) -> dict[str,
         if allowed == "*" and request_origin and config.allow_credentials.lower() == "true":
             allowed = request_origin  # '*' is not valid together with credentials
         headers["Access-Control-Allow-Origin"] = allowed
-    elif config.allow_origin_pat and request_origin and re.match(config.allow_origin_pat, request_origin):
+    elif config.allow_origin_pat and request_origin and re.fullmatch(config.allow_origin_pat, request_origin):
         headers["Access-Control-Allow-Origin"] = request_origin
     for name, value in (
         ("Access-Control-Allow-Credentials", config.allow_credentials),

@@ -25,6 +25,7 @@ class Sink(Protocol):
 
     def deliver(self, channel: str, parts: list[bytes]) -> bool: ...  # False: could not send
     def replaced(self) -> None: ...  # a newer websocket took this session over
+    def failed(self, reason: str) -> None: ...  # the session's ZMQ side broke (close with 1011)
 
 
 class ChannelSession:
@@ -45,6 +46,8 @@ class ChannelSession:
         self.buffer: deque[tuple[str, list[bytes]]] = deque(maxlen=max(buffer_size, 1))
         self.dropped = 0
         self.closed = False
+        self.broken = ""  # why a pump died; a broken session is closed and never reused
+        self._closing: asyncio.Task | None = None
         self._is_busy = is_busy
         self._iopub_seen = asyncio.Event()
         self._nudge_answered = asyncio.Event()
@@ -62,14 +65,36 @@ class ChannelSession:
     # -- kernel -> client ----------------------------------------------------------------------
 
     async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        """Pump one channel; if it dies, the websocket is told (1011) rather than left mute."""
+        try:
+            await self._pump(channel, sock)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.closed or (task is not None and task.cancelling()):
+                raise
+            # not our cancellation: pyzmq cancels a pending receive when its socket goes away
+            self.fail(f"the {channel} channel's socket was closed")
+        except Exception as exc:  # noqa: BLE001 - any pump failure ends the session, loudly
+            if self.closed:
+                return  # closing: sockets go away under the pumps
+            self.fail(f"the {channel} channel failed: {type(exc).__name__}: {exc}",
+                      exc_info=not isinstance(exc, zmq.ZMQError))
+
+    def fail(self, reason: str, exc_info: bool = False) -> None:
+        """The session cannot carry messages any more: close its websocket with 1011 and itself."""
+        if self.broken or self.closed:
+            return
+        self.broken = reason
+        log.error("gateway session %s:%s broken: %s", self.kernel_id, self.session_id, reason, exc_info=exc_info)
+        owner, self.owner, self.sink = self.owner, None, None
+        if owner is not None:
+            owner.failed(reason)
+        self._closing = asyncio.get_running_loop().create_task(self.close())
+
+    async def _pump(self, channel: str, sock: zmq.asyncio.Socket) -> None:
         session = self.session
         while True:
-            try:
-                frames = await sock.recv_multipart()
-            except asyncio.CancelledError:
-                raise
-            except zmq.ZMQError:
-                return
+            frames = await sock.recv_multipart()
             parts = zmqutil.split(frames, session)
             if parts is None:
                 continue
@@ -129,7 +154,10 @@ class ChannelSession:
 
     async def send(self, msg: ClientMessage) -> None:
         self._client_spoke = True
-        await self.sockets[msg.channel].send_multipart(zmqutil.signed(self.session, msg.parts + msg.buffers))
+        try:
+            await self.sockets[msg.channel].send_multipart(zmqutil.signed(self.session, msg.parts + msg.buffers))
+        except zmq.ZMQError as exc:
+            self.fail(f"sending on the {msg.channel} channel failed: {exc}")
 
     # -- attach / detach -----------------------------------------------------------------------
 
@@ -153,6 +181,9 @@ class ChannelSession:
 
     def attach(self, sink: Sink) -> int:
         """Route output to `sink` (if it still owns the session), replaying what was buffered."""
+        if self.broken:
+            sink.failed(self.broken)
+            return 0
         if self.owner is not sink:
             return 0
         self.sink = sink

@@ -11,6 +11,7 @@ from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import Configurable
 
 from ..options import from_env
+from ..origin import ALLOW_ORIGINS_ENV
 
 TOKEN_ENV = "KRUNNER_GATEWAY_TOKEN"
 # The gateway's flags, the same in the runner and in the standalone command.
@@ -36,7 +37,15 @@ class GatewayConfig(Configurable):
     allow_origin = Unicode(
         "", help="Access-Control-Allow-Origin value; also the origin accepted by the origin check ('*' = any)"
     ).tag(config=True)
-    allow_origin_pat = Unicode("", help="regular expression of additionally accepted origins").tag(config=True)
+    allow_origin_pat = Unicode(
+        "", help="regular expression of additionally accepted origins (must match the whole origin)"
+    ).tag(config=True)
+    allow_origins = from_env(List(
+        Unicode(),
+        help="origins accepted by the origin check besides the gateway's own host: exact origins or "
+        "patterns where * stands for any characters but '/' (e.g. the agent's app-proxy origin); "
+        "also accepts 'A,B'; see docs/security.md",
+    ).tag(config=True), ALLOW_ORIGINS_ENV)
     allow_credentials = Unicode("", help="Access-Control-Allow-Credentials value").tag(config=True)
     allow_headers = Unicode("", help="Access-Control-Allow-Headers value").tag(config=True)
     allow_methods = Unicode("", help="Access-Control-Allow-Methods value").tag(config=True)
@@ -72,6 +81,10 @@ class GatewayConfig(Configurable):
     ws_max_message_size = Integer(64 << 20, help="largest websocket message in bytes (closed with 1009 beyond)").tag(config=True)
     replay_buffer_messages = Integer(10000, help="messages kept for a disconnected session_id (oldest dropped)").tag(config=True)
     replay_buffer_timeout = Float(300.0, help="seconds a disconnected session_id's buffer and sockets are kept").tag(config=True)
+
+    @validate("allow_origins")
+    def _split_allow_origins(self, proposal) -> list[str]:
+        return [o.strip() for item in proposal["value"] for o in item.split(",") if o.strip()]
 
     @validate("env_allowlist")
     def _split_env_allowlist(self, proposal) -> list[str]:

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..origin import allow_list_from_env
+
 log = logging.getLogger(__name__)
 
 # Where the Backend.AI images mount their static binaries, then the usual system places.
@@ -187,9 +189,19 @@ def pick_shell() -> str:
     return "/bin/sh"
 
 
-def ttyd_argv(ttyd: str, port: int, bind_ip: str, tmux: str | None) -> list[str]:
+def ttyd_argv(ttyd: str, port: int, bind_ip: str, tmux: str | None,
+              allow_origins: Sequence[str] | None = None) -> list[str]:
+    """ttyd with `--check-origin` (a browser websocket must come from ttyd's own host, see
+    docs/security.md). ttyd has no allow-list: when one is configured (`allow_origins`, default
+    $KRUNNER_ALLOW_ORIGINS) the check is left to whoever serves the terminal, and a warning says so
+    (the terminado fallback enforces the allow-list itself)."""
     shell = pick_shell()
     argv = [ttyd, "-W", "-p", str(port)]
+    allowed = allow_origins if allow_origins is not None else allow_list_from_env()
+    if allowed:
+        log.warning("ttyd cannot enforce the origin allow-list %s: it runs without --check-origin", allowed)
+    else:
+        argv.append("--check-origin")
     if bind_ip and bind_ip not in ("0.0.0.0", "*"):
         argv += ["-i", bind_ip]
     argv.append(shell)

@@ -7,6 +7,10 @@ It runs in the runner's event loop. Each websocket gets its own shell in a pty (
   * `/ws` (sub-protocol `tty`): ttyd's framing, so ttyd clients work unchanged (first message JSON
     `{"columns", "rows"}`, then `0`+input / `1`+JSON resize in; `0`+output, `1`+title, `2`+prefs out).
 `/` serves a small xterm.js page speaking the first dialect.
+
+Both websockets refuse (403) a browser Origin other than the terminal's own host or one of the
+allow-list (`KRUNNER_ALLOW_ORIGINS`, see docs/security.md): a shell must not be drivable by
+whatever page the user happens to visit.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 from tornado.httpserver import HTTPServer
+
+from ..origin import OriginPolicy, allow_list_from_env
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +78,21 @@ if UniqueTermManager is not None:
             return env
 
     class _TermSocket(TermSocket):  # type: ignore[misc,valid-type]
+        def initialize(self, term_manager: Any, origins: OriginPolicy) -> None:  # type: ignore[override]
+            super().initialize(term_manager)
+            self.origins = origins
+
         def check_origin(self, origin: str) -> bool:
-            # Reached through the agent's app proxy, whose origin differs; ttyd does not check either.
-            return True
+            return _origin_ok(self, origin)
+
+
+def _origin_ok(handler: tornado.websocket.WebSocketHandler, origin: str) -> bool:
+    """Called by tornado only when the browser sent an Origin; a refusal becomes a 403."""
+    ok = handler.origins.allows(origin, handler.request.headers.get("Host"))  # type: ignore[attr-defined]
+    if not ok:
+        log.warning("web terminal: refused a websocket from origin %r (host %r); allow it with %s",
+                    origin, handler.request.headers.get("Host"), "KRUNNER_ALLOW_ORIGINS")
+    return ok
 
 
 class _IndexHandler(tornado.web.RequestHandler):
@@ -93,23 +111,27 @@ class _TokenHandler(tornado.web.RequestHandler):
 class _TtydSocket(tornado.websocket.WebSocketHandler):
     """ttyd's websocket dialect on top of the terminado manager."""
 
-    def initialize(self, term_manager: Any) -> None:
+    def initialize(self, term_manager: Any, origins: OriginPolicy) -> None:
         self.term_manager = term_manager
+        self.origins = origins
         self.terminal: Any = None
         self.size: tuple[int | None, int | None] = (None, None)
 
     def check_origin(self, origin: str) -> bool:
-        return True
+        return _origin_ok(self, origin)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return "tty" if "tty" in subprotocols else None
 
     def _set_size(self, raw: bytes) -> None:
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
+        try:
             info = json.loads(raw)
             self.size = (int(info["rows"]), int(info["columns"]))
-            if self.terminal is not None:
-                self.terminal.resize_to_smallest()
+        except (ValueError, TypeError, KeyError) as exc:  # keep the previous size, keep the shell
+            log.info("web terminal: ignoring a malformed resize message %r (%s)", raw[:80], exc)
+            return
+        if self.terminal is not None:
+            self.terminal.resize_to_smallest()
 
     def on_message(self, message: str | bytes) -> None:
         data = message.encode() if isinstance(message, str) else message
@@ -130,6 +152,7 @@ class _TtydSocket(tornado.websocket.WebSocketHandler):
             self._set_size(payload)
 
     def on_pty_read(self, text: str) -> None:
+        # A closed socket is being torn down (on_close detaches it); the shell keeps its buffer.
         with contextlib.suppress(tornado.websocket.WebSocketClosedError):
             self.write_message(b"0" + text.encode("utf-8"), binary=True)
 
@@ -139,7 +162,7 @@ class _TtydSocket(tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         if self.terminal is not None:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError):  # already removed by on_pty_died
                 self.terminal.clients.remove(self)
         self.term_manager.client_disconnected(self)
 
@@ -147,8 +170,11 @@ class _TtydSocket(tornado.websocket.WebSocketHandler):
 class WebTerminal:
     """The fallback `ttyd`: a tornado server on the runner's loop; stop() ends every shell."""
 
-    def __init__(self, port: int, bind_ip: str, shell_argv: Sequence[str], env: Mapping[str, str], cwd: str | Path) -> None:
+    def __init__(self, port: int, bind_ip: str, shell_argv: Sequence[str], env: Mapping[str, str], cwd: str | Path,
+                 allow_origins: Sequence[str] | None = None) -> None:
         self.port = port
+        # TODO(merge): the runner app's allow-list trait; until then $KRUNNER_ALLOW_ORIGINS.
+        self.origins = OriginPolicy(allow_origins if allow_origins is not None else allow_list_from_env())
         self.bind_ip = "" if bind_ip in ("*", "0.0.0.0") else bind_ip
         self.shell_argv = list(shell_argv)
         self.env = env
@@ -167,8 +193,8 @@ class WebTerminal:
         app = tornado.web.Application([
             (r"/", _IndexHandler),
             (r"/token", _TokenHandler),
-            (r"/websocket", _TermSocket, {"term_manager": manager}),
-            (r"/ws", _TtydSocket, {"term_manager": manager}),
+            (r"/websocket", _TermSocket, {"term_manager": manager, "origins": self.origins}),
+            (r"/ws", _TtydSocket, {"term_manager": manager, "origins": self.origins}),
         ], websocket_ping_interval=10)
         server = HTTPServer(app)
         try:
@@ -184,8 +210,12 @@ class WebTerminal:
         self._server = self._manager = None
         if server is not None:
             server.stop()
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(server.close_all_connections(), 0.5)
+            except asyncio.TimeoutError:
+                log.warning("web terminal: connections still open after 0.5 s; stopping anyway")
         if manager is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(manager.shutdown(), 1.0)
+            except asyncio.TimeoutError:
+                log.warning("web terminal: shells did not exit within 1 s of SIGHUP/SIGKILL")

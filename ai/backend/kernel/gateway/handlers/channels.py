@@ -13,6 +13,7 @@ import logging
 import uuid
 from typing import Any
 
+import zmq
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
@@ -74,6 +75,9 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
             if not cs.closed:
                 raise
             return
+        except zmq.ZMQError as exc:  # the nudges could not be sent: the session is unusable
+            cs.fail(f"the kernel's channels failed while connecting: {exc}")
+            return
         if self.cs is not cs or self.ws_connection is None or self.ws_connection.is_closing():
             return  # replaced or closed while waiting
         cs.attach(self)
@@ -104,7 +108,7 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
             try:
                 named = json.loads(raw).get("channel")
                 channel = named if named in CLIENT_CHANNELS else "shell"
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError):  # not JSON / not an object: the reply goes on shell
                 pass
         msg_type = reply_type(header.get("msg_type", "")) if header else "gateway_error"
         _, parts = zmqutil.request_parts(
@@ -124,7 +128,8 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
         else:
             try:
                 header = json.loads(parts[0])
-            except ValueError:
+            except ValueError:  # split() checked the HMAC: a kernel's own bad header, sent as {}
+                log.warning("kernel %s sent a header that is not JSON", self.kernel_id)
                 header = {}
             frame, binary = encode_legacy(channel, header, parts)
         try:
@@ -136,6 +141,11 @@ class ChannelsHandler(GatewayMixin, WebSocketHandler):
     def replaced(self) -> None:
         self.cs = None
         self.close(1000, "replaced by a newer connection with the same session_id")
+
+    def failed(self, reason: str) -> None:
+        """1011 (internal error) with the reason, so the front-end reconnects instead of waiting."""
+        self.cs = None
+        self.close(1011, reason.encode()[:120].decode("utf-8", "ignore"))
 
     def kernel_gone(self, reason: str = "kernel shut down") -> None:
         self.cs = None

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
 PARTIAL_FLUSH_AFTER = 0.1  # seconds a partial line waits (it may be the start of the prompt)
 INTERRUPT_TIMEOUT = 5.0
+HELPER_TIMEOUT = 5.0  # seconds a completion/is_complete/inspection helper gets before ^C
+HELPER_INTERRUPT_WAIT = 2.0  # seconds to wait for the prompt after that ^C
 
 
 class ReplDied(Exception):
@@ -52,6 +54,8 @@ class ReplKernel(LanguageKernel):
         self.err_fd: int | None = None
         self.cell_no = 0
         self.start_error: str | None = None
+        self.busy_helper = False  # a timed-out helper query still holds the interpreter
+        self.restart_note = ""  # shown on the next cell's stderr: the state was lost
         try:
             self.start_repl()
         except Exception as exc:  # report on execute instead of dying: the front-end can show it
@@ -132,14 +136,15 @@ class ReplKernel(LanguageKernel):
 
     def restart_repl(self) -> None:
         self.kill_repl()
+        self.busy_helper = False
         self.start_repl()
 
     def kill_repl(self) -> None:
         if self.child is not None:
             try:
                 os.killpg(self.child.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            except (ProcessLookupError, PermissionError):  # already gone (or reaped): close() below
+                log.debug("interpreter group %d already gone", self.child.pid)
             self.child.close(force=True)
             self.child = None
 
@@ -161,7 +166,12 @@ class ReplKernel(LanguageKernel):
         if self.start_error:
             return self.fail("InterpreterNotAvailable", self.start_error)
         if self.child is None or not self.child.isalive():
-            self.restart_repl()
+            self.announce_restart("the interpreter had exited")
+        elif self.busy_helper:
+            reply = self.finish_helper()
+            if reply is not None:
+                return reply
+        self.show_restart_note()
         self.begin_cell()
         try:
             self.child.sendline(self.cell_command(code))  # type: ignore[union-attr]
@@ -190,21 +200,69 @@ class ReplKernel(LanguageKernel):
                     if time.monotonic() > deadline:
                         raise TimeoutError from None
         except (TimeoutError, ReplDied):
-            log.warning("the interpreter did not come back after an interrupt; restarting it")
-            self.restart_repl()
+            self.announce_restart(f"the interpreter did not come back within {INTERRUPT_TIMEOUT:.0f} s of the interrupt")
+            self.show_restart_note()
 
-    def query(self, command: str, timeout: float = 5.0) -> str:
-        """Run a helper command (completion) and return its stdout without streaming it."""
+    def show_restart_note(self) -> None:
+        if self.restart_note:
+            self.stream("stderr", self.restart_note)
+            self.restart_note = ""
+
+    def announce_restart(self, why: str) -> None:
+        """Restart the interpreter and tell the user, on the next output they see, that its state
+        is gone (a restart is never silent: docs/security.md, "Faults")."""
+        log.warning("restarting the interpreter: %s", why)
+        self.restart_repl()
+        self.restart_note = f"[{why}; it was restarted and its state (variables, definitions) was lost]\n"
+
+    def query(self, command: str, timeout: float = HELPER_TIMEOUT) -> str:
+        """Run a helper command (completion, is_complete, inspection) and return its stdout.
+
+        A helper that does not answer within `timeout` is interrupted (^C), never killed: the
+        user's interpreter and its state stay. If even the interrupt does not bring the prompt
+        back, the helper is left running (`busy_helper`) and the next cell waits for it.
+        """
         if self.child is None or self.start_error:
             return ""
+        if self.busy_helper and self.finish_helper(wait=0.0) is None and self.busy_helper:
+            return ""  # the previous helper is still running: answer "nothing" rather than queue
         lines: list[str] = []
         self.child.sendline(command)
         try:
             self.wait_prompt(emit=False, timeout=timeout, collect=lines)
-        except (TimeoutError, ReplDied):
-            self.restart_repl()
+        except ReplDied:
+            self.announce_restart("the interpreter exited while answering a completion or inspection")
+            return ""
+        except TimeoutError:
+            log.warning("helper query %r got no answer within %.1f s; interrupting it", command[:60], timeout)
+            self.busy_helper = True
+            try:
+                self.interrupt_repl()
+            except OSError as exc:
+                log.warning("could not interrupt the helper query: %s", exc)
+            self.finish_helper(wait=HELPER_INTERRUPT_WAIT)
             return ""
         return "".join(lines)
+
+    def finish_helper(self, wait: float | None = None) -> dict[str, Any] | None:
+        """Wait for the prompt a slow helper query still holds (None = until it comes or the
+        user interrupts). Returns an execute_reply when the cell cannot run, else None."""
+        if wait is None:
+            self.stream("stderr", "[waiting for a slow completion or inspection request to finish; "
+                                  "interrupt to stop it]\n")
+        try:
+            self.wait_prompt(emit=False, timeout=wait, collect=[], on_quiet=self.after_interrupt,
+                             answer_stdin=False)
+        except TimeoutError:
+            return None  # still busy: the caller decides (a later cell waits for it)
+        except KeyboardInterrupt:  # the user interrupted the cell that waited for the helper
+            self.recover_from_interrupt()
+            self.busy_helper = False
+            return self.interrupted()
+        except ReplDied:
+            self.announce_restart("the interpreter exited while answering a completion or inspection")
+        self.busy_helper = False
+        return None
 
     def wait_prompt(self, *, emit: bool, timeout: float | None,
                     collect: list[str] | None = None, on_quiet: Any = None,
@@ -327,55 +385,16 @@ class ReplKernel(LanguageKernel):
         assert self.child
         try:
             line = self.raw_input("")
-        except (StdinNotImplementedError, EOFError):
+        except (StdinNotImplementedError, EOFError):  # no stdin channel: the program sees EOF
+            log.info("input requested but the front-end has no stdin: sending EOF")
             self.child.sendeof()
             return
         self.child.sendline(line)
 
 
-class MarkerReplKernel(ReplKernel):
-    """A REPL whose prelude/driver prints `<token>> ` as prompt and reports on marker lines.
-
-    Marker line: `<token>:<kind>:<name>:<text>` with newlines in text sent as \\x01; kinds are
-    `result` (an execute_result) and `error` (name = ename, text = message + traceback).
-    """
-
-    @property
-    def prompt_re(self) -> re.Pattern[str]:  # type: ignore[override]
-        return re.compile(re.escape(self.token) + r"[>+] $")
-
-    def run_cell(self, code: str) -> dict[str, Any]:
-        self.cell_error: tuple[str, str] | None = None
-        return super().run_cell(code)
-
-    def on_line(self, line: str) -> str | None:
-        idx = line.find(self.token + ":")
-        if idx < 0:
-            return line
-        if idx:
-            self.stream("stdout", line[:idx])
-        try:
-            kind, name, value = line[idx + len(self.token) + 1:].rstrip("\n").split(":", 2)
-        except ValueError:
-            return None
-        value = value.replace("\x01", "\n")
-        if kind == "result":
-            self.result(value)
-        elif kind == "error":
-            self.cell_error = (name, value)
-        return None
-
-    def died_reply(self) -> dict[str, Any]:
-        if self.cell_error:
-            name, value = self.cell_error
-            note = "the interpreter exited; it was restarted (state is lost)"
-            return self.fail(name, value.splitlines()[0] if value else name, [*value.splitlines(), note])
-        return super().died_reply()
-
-    def finish_cell(self, stderr_text: str) -> dict[str, Any]:
-        if self.cell_error:
-            name, value = self.cell_error
-            lines = value.rstrip("\n").splitlines() or [name]
-            evalue = lines[0].removeprefix(f"{name}: ")  # like ipykernel: the message alone
-            return self.fail(name, evalue, lines)
-        return self.ok()
+def __getattr__(name: str) -> Any:
+    """`MarkerReplKernel` lives in .marker (kept importable from here, where the languages look)."""
+    if name == "MarkerReplKernel":
+        from .marker import MarkerReplKernel
+        return MarkerReplKernel
+    raise AttributeError(name)
