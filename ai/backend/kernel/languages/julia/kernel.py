@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..kernelbase.common import launch
-from ..kernelbase.repl import MarkerReplKernel
+from ..kernelbase.marker import MarkerReplKernel
 
 DRIVER = Path(__file__).with_name("kernel_driver.jl")
 JULIA_KEYWORDS = ("baremodule begin break catch const continue do else elseif end export false finally for "

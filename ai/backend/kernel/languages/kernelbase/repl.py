@@ -391,10 +391,3 @@ class ReplKernel(LanguageKernel):
             return
         self.child.sendline(line)
 
-
-def __getattr__(name: str) -> Any:
-    """`MarkerReplKernel` lives in .marker (kept importable from here, where the languages look)."""
-    if name == "MarkerReplKernel":
-        from .marker import MarkerReplKernel
-        return MarkerReplKernel
-    raise AttributeError(name)

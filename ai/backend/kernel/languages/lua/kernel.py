@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..kernelbase.common import launch
-from ..kernelbase.repl import MarkerReplKernel
+from ..kernelbase.marker import MarkerReplKernel
 
 LUA_KEYWORDS = ("and break do else elseif end false for function goto if in local nil not or repeat "
                 "return then true until while").split()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..kernelbase.common import launch
-from ..kernelbase.repl import MarkerReplKernel
+from ..kernelbase.marker import MarkerReplKernel
 
 DRIVER = Path(__file__).with_name("kernel_driver.js")
 JS_KEYWORDS = ("async await break case catch class const continue debugger default delete do else export "

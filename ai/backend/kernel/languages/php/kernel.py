@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..kernelbase.common import launch
-from ..kernelbase.repl import MarkerReplKernel
+from ..kernelbase.marker import MarkerReplKernel
 
 DRIVER = Path(__file__).with_name("kernel_driver.php")
 PHP_KEYWORDS = ("abstract and array as break callable case catch class clone const continue declare default "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ...kernelbase.common import launch
-from ...kernelbase.repl import MarkerReplKernel
+from ...kernelbase.marker import MarkerReplKernel
 
 log = logging.getLogger(__name__)
 
