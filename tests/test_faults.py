@@ -1,4 +1,4 @@
-"""Nothing lost silently (docs/security.md, "Faults"): a slow helper query never costs the user's
+"""Nothing lost silently (docs/security.md#faults-nothing-is-lost-silently): a slow helper query never costs the user's
 interpreter its state, a restart that is really needed is announced, a kernel dying over and over
 never leaves the hub without a kernel, a gateway pump that dies closes its websocket with 1011."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Options are declared once (docs/architecture.md, "Where is option X declared"), and the op table
+"""Options are declared once (docs/architecture.md#where-is-option-x-declared), and the op table
 is the one source of the agent's ops ("Where does an agent op go")."""
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """The agent link: what batch, bridge and services may use of the connection to the agent.
 
-`AgentLink` is the whole written interface (docs/architecture.md, "What batch may use from the
-runner"): send a frame, take the next user input, look at the next queued op. The runner owns the
+`AgentLink` is the whole written interface (docs/architecture.md#what-may-batch-use-from-the-runner): send a frame, take the next user input, look at the next queued op. The runner owns the
 one real implementation, `SocketAgentLink`, which also holds the serial task queue and the
 pending user inputs; tests give the subsystems their own `AgentLink` that records frames.
 """

@@ -4,7 +4,7 @@ Each option is a trait with a help string, declared once on the class that uses 
 own here, batch options on `BatchExecutor`, service options on `ServiceManager`, gateway options
 on `GatewayConfig`, kernel options on `KernelHub`. This class lists them all (`classes`), maps the
 short flags to them (`aliases`), and `--help-all` shows every one. Environment variables reach a
-trait's default through `options.from_env`. See docs/architecture.md, "Where is option X declared".
+trait's default through `options.from_env`. See docs/architecture.md#where-is-option-x-declared.
 """
 from __future__ import annotations
 

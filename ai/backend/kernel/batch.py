@@ -4,7 +4,7 @@
 a Makefile), anything else is a shell command and runs through `/bin/sh -c` with the child
 environment.
 
-Finish frames (docs/protocol.md, "Batch mode"): the agent ends a run at `clean-finished` and
+Finish frames (docs/protocol.md#batch-mode): the agent ends a run at `clean-finished` and
 `build-finished` and drops what arrives before the client's next call, so a step that has the
 next step of the same batch queued behind it sends no finish frame of its own; a failing build with
 an `exec` behind it ends the batch with `finished {"exitCode": 127}` (the build's exit code is
@@ -226,7 +226,7 @@ class BatchExecutor(Configurable):
 
     @contextlib.contextmanager
     def _task_log(self):  # type: ignore[no-untyped-def]
-        """The per-kernel task log (docs/batch.md, "Task log"), opened for appending, or None."""
+        """The per-kernel task log (docs/batch.md#task-log), opened for appending, or None."""
         handle: BinaryIO | None = None
         path = self._task_log_path()
         if path is not None:

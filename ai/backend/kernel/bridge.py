@@ -87,7 +87,7 @@ def _as_text(value: Any) -> str:
 
 
 def exit_code_of(content: dict[str, Any]) -> int:
-    """Exit code for a Jupyter `error`: 1, or the SystemExit value (docs/query-mode.md, "Exit codes")."""
+    """Exit code for a Jupyter `error`: 1, or the SystemExit value (docs/protocol.md#exit-codes)."""
     if content.get("ename") != "SystemExit":
         return 1
     value = str(content.get("evalue", "")).strip()

@@ -1,4 +1,4 @@
-"""The children's environment and the config-dir files the agent writes (docs/protocol.md, "Config dir")."""
+"""The children's environment and the config-dir files the agent writes (docs/configuration.md#config-dir-files)."""
 from __future__ import annotations
 
 import json

@@ -88,7 +88,7 @@ class ConfirmingRestarter(AsyncIOLoopKernelRestarter):
     `stable_start_time` (10 s): a kernel killed every few seconds (a crashing extension, an
     `os._exit` in a loop) used up `restart_limit` and was then left dead for good. Here the count
     goes back to zero as soon as the restarted kernel answers `kernel_info`, so only a kernel that
-    cannot start at all reaches the limit (docs/security.md, "Faults").
+    cannot start at all reaches the limit (docs/security.md#faults-nothing-is-lost-silently).
     """
 
     confirm_timeout = Float(30.0, config=True, help="seconds a restarted kernel has to answer kernel_info")

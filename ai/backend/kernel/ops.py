@@ -4,7 +4,7 @@ One entry per op, in the style of ipykernel's `shell_handlers`: the runner metho
 whether it goes through the serial task queue, runs inline in the receive loop or as a task of its
 own, the frame the agent waits for, and the reply that says a request could not be read. Decoding
 (`protocol.decode_request`), dispatch and the bad-request path all read this table and nothing
-else. See docs/protocol.md, "Ops", and docs/architecture.md, "Where does an agent op go".
+else. See docs/protocol.md#inbound-ops, and docs/architecture.md#where-does-an-agent-op-go.
 """
 from __future__ import annotations
 

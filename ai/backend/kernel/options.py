@@ -5,7 +5,7 @@ its flag (through an alias), its config-file key and its `--help-all` entry. `fr
 trait's default come from an environment variable when that is set, and names the variable in the
 help text, so no module reads `os.environ` for an option on its own. Precedence, as in Jupyter:
 command line > config file > environment variable > built-in default.
-See docs/architecture.md, "Where is option X declared".
+See docs/architecture.md#where-is-option-x-declared.
 """
 from __future__ import annotations
 

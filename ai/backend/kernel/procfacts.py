@@ -2,7 +2,7 @@
 
 Used by batch mode (is the program waiting for input? is its group gone?), by the language kernels
 (the same questions about a REPL or a compiled cell's program) and by services (ending a service's
-whole group). See docs/architecture.md, "Which room may use which".
+whole group). See docs/architecture.md#which-room-may-use-which.
 
 Waiting for input cannot be seen from outside except through `/proc/<pid>/task/<tid>/syscall`,
 which names the system call a blocked thread sits in and its arguments. `SYSCALLS` is the single

@@ -1,6 +1,6 @@
 """The runner: agent sockets, receive loop, serial task queue, start-up and shutdown order.
 
-Start-up (docs/protocol.md, "Start-up"; reordered so the agent's readiness probe never waits for a
+Start-up (docs/protocol.md#start-up-and-shutdown; reordered so the agent's readiness probe never waits for a
 kernel): bind the sockets and answer `status` at once; run the language's setup, start the gateway,
 the main kernel, the batch input socket and the services in the background; queued `code` tasks
 wait for the kernel instead. Every agent op is served as the table in `ops.py` says.

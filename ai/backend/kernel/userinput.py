@@ -1,4 +1,4 @@
-"""The batch user-input Unix socket (docs/batch.md, "User input").
+"""The batch user-input Unix socket (docs/batch.md#user-input).
 
 Per connection: send `waiting-input` (empty payload) to the agent, wait for the next `input` op,
 write it UTF-8 encoded and close. Connections are served one at a time so inputs keep their order.

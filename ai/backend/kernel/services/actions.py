@@ -1,4 +1,4 @@
-"""Prestart actions of service definitions (docs/services.md, "Prestart actions"), run before each
+"""Prestart actions of service definitions (docs/services.md#prestart-actions), run before each
 start of a service.
 
 Each action gets the interpolation variables and its `args`; its return value is stored under the

@@ -1,4 +1,4 @@
-"""Service-definition files (docs/services.md, "Service definitions"): strict parsing and argv/env
+"""Service-definition files (docs/services.md#service-definitions): strict parsing and argv/env
 assembly; the variables are filled in by `interpolation`.
 
 A definition that cannot be parsed is reported and skipped (never fatal, unlike the original),
@@ -47,7 +47,7 @@ class ServiceDefinition:
     default_arguments: dict[str, ArgValue] = field(default_factory=dict)
 
     def app_info(self) -> dict[str, Any]:
-        """The `get-apps` item (docs/services.md, "get-apps"): optional keys only when non-empty."""
+        """The `get-apps` item (docs/protocol.md#service-ops): optional keys only when non-empty."""
         info: dict[str, Any] = {"name": self.name}
         if self.url_template:
             info["url_template"] = self.url_template

@@ -1,4 +1,4 @@
-"""Variable interpolation in service definitions (docs/services.md, "Interpolation").
+"""Variable interpolation in service definitions (docs/services.md#interpolation).
 
 `${{ expr }}` or `{expr}` is replaced by `str.format_map` over the start's variables (`ports`,
 `runtime_path`, the `ref` results of prestart actions). Text that a shell will parse gets each

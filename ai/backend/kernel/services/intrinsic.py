@@ -1,4 +1,4 @@
-"""Intrinsic services (docs/services.md, "Intrinsic services"): dropbear `sshd` with its key setup, and the `ttyd` binary.
+"""Intrinsic services (docs/services.md#intrinsic-services): dropbear `sshd` with its key setup, and the `ttyd` binary.
 
 The key setup is idempotent across runner restarts: cluster `Host` blocks and `id_cluster.pub` are
 added only when not already there (the original appended them on every start).

@@ -1,4 +1,4 @@
-"""Built-in services of the python runner (docs/services.md, "Built-in apps"), used when no service-def has the name.
+"""Built-in services of the python runner (docs/services.md#built-in-apps), used when no service-def has the name.
 
 `jupyter`/`jupyterlab` run a Jupyter server in the work dir; when the runner's gateway is on, the
 server manages its kernels through our gateway (`GatewayClient`), so notebooks opened there run on

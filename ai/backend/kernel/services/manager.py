@@ -210,7 +210,7 @@ class ServiceManager(Configurable):
     async def _report_health(self, model_name: str, healthy: bool) -> None:
         await self.link.send("model-service-status", {"model_name": model_name, "is_healthy": healthy})
 
-    # ----- the start-service algorithm (docs/services.md, "start-service") -----
+    # ----- the start-service algorithm (docs/services.md#starting-and-stopping) -----
     def is_running(self, name: str) -> bool:
         if name == "ttyd" and self.web_terminal is not None and self.web_terminal.running:
             return True

@@ -1,4 +1,4 @@
-"""Model services of inference sessions (docs/services.md, "Model services"): config parsing and
+"""Model services of inference sessions (docs/services.md#model-services): config parsing and
 the health loop.
 
 The health probe runs on the event loop (tornado's async HTTP client), and any status code can be

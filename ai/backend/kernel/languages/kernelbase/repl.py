@@ -210,7 +210,7 @@ class ReplKernel(LanguageKernel):
 
     def announce_restart(self, why: str) -> None:
         """Restart the interpreter and tell the user, on the next output they see, that its state
-        is gone (a restart is never silent: docs/security.md, "Faults")."""
+        is gone (a restart is never silent: docs/security.md#faults-nothing-is-lost-silently)."""
         log.warning("restarting the interpreter: %s", why)
         self.restart_repl()
         self.restart_note = f"[{why}; it was restarted and its state (variables, definitions) was lost]\n"

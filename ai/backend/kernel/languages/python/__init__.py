@@ -74,7 +74,7 @@ async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
 
 
 async def setup(ctx: BatchContext) -> dict[str, str]:
-    """Start-up hook (docs/languages.md, "Python"): our sitecustomize in USER_SITE, and USER_SITE
+    """Start-up hook (docs/languages.md#python): our sitecustomize in USER_SITE, and USER_SITE
     first on the children's PYTHONPATH."""
     try:
         runtime = python_tool(ctx)
