@@ -61,6 +61,7 @@ class Agent:
         self.push.connect(f"tcp://127.0.0.1:{replin}")
         self.pull.connect(f"tcp://127.0.0.1:{replout}")
         self.max_frame = 0
+        self.frames = 0
 
     async def send(self, op: str, text: str = "") -> None:
         await self.push.send_multipart([op.encode(), text.encode()])
@@ -74,6 +75,7 @@ class Agent:
                 if op == last:
                     return received, payload
                 if op == b"stdout":
+                    self.frames += 1
                     received += len(payload)
                     self.max_frame = max(self.max_frame, len(payload))
 
@@ -88,6 +90,7 @@ class Agent:
         return received
 
     async def batch(self, cmd: str) -> int:
+        self.frames = 0
         for op, text in (("clean", ""), ("build", ""), ("exec", cmd)):
             await self.send(op, text)
         received, payload = await self.until(b"finished")
@@ -118,7 +121,7 @@ class Launched:
     async def raw_client(self) -> AsyncKernelClient:
         """A raw jupyter_client on the runner's own kernel (the reference on the same ipykernel)."""
         deadline = time.monotonic() + 30
-        pattern = "kernel-*.json" if self.kind == "ours" else "tmp*.json"  # the original: a mkstemp name
+        pattern = "tmp*.json" if self.kind == "orig" else "kernel-*.json"  # the original: a mkstemp name
         while not (files := sorted(self.runtime_dir.glob(pattern))):
             assert time.monotonic() < deadline, f"{self.kind}: no connection file in {self.runtime_dir}"
             await asyncio.sleep(0.05)
@@ -150,8 +153,8 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def launch_ours() -> Launched:
-    tmp = Path(tempfile.mkdtemp(prefix="krb-compare-ours-"))
+def launch_ours(repo: Path = REPO, kind: str = "ours") -> Launched:
+    tmp = Path(tempfile.mkdtemp(prefix=f"krb-compare-{kind}-"))
     dirs = {name: tmp / name for name in ("work", "config", "runtime", "home")}
     for path in dirs.values():
         path.mkdir()
@@ -159,12 +162,12 @@ def launch_ours() -> Launched:
     runner._isolate_intrinsic_ports()
     env = _env(dirs["home"])
     env.update(JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
     log = open(tmp / "runner.log", "wb")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(runner.argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL, stdout=log,
+    proc = subprocess.Popen(runner.argv, cwd=str(repo), env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    return Launched("ours", proc, Agent(runner.replin_port, runner.replout_port), dirs["runtime"], t0, tmp)
+    return Launched(kind, proc, Agent(runner.replin_port, runner.replout_port), dirs["runtime"], t0, tmp)
 
 
 def launch_original(python: str) -> Launched:
@@ -259,6 +262,7 @@ async def batch_figure(runner: Launched, rounds: int) -> list[float]:
         received = await runner.agent.batch(BATCH_CMD)
         wire = time.perf_counter() - t0
         assert received == BATCH_SIZE, (runner.kind, received)
+        print(f"  batch {runner.kind}: {runner.agent.frames} frames, {pipe / wire:.2f}x pipe", file=sys.stderr)
         ratios.append(pipe / wire)
     return ratios
 
@@ -315,9 +319,12 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=200, help="`pass` round trips per run")
     parser.add_argument("--output-rounds", type=int, default=2, help="20 MB outputs per run")
+    parser.add_argument("--batch-rounds", type=int, default=1, help="50 MB batch runs per run")
     parser.add_argument("--cells", type=int, default=10, help="trivial cells per kernel per run")
     parser.add_argument("--keep-venv", type=Path, help="where to keep (and reuse) the original's venv")
     parser.add_argument("--no-original", action="store_true")
+    parser.add_argument("--before", metavar="GIT_REF",
+                        help="also run our runner as of GIT_REF (a `before` column, to measure a change)")
     parser.add_argument("--only", nargs="*", choices=["cold", "warm", "batch", "kernels"],
                         default=["cold", "warm", "batch", "kernels"])
     args = parser.parse_args()
@@ -328,6 +335,13 @@ async def main() -> None:
         venv_tmp = None if args.keep_venv else venv
         python = install_original(venv / "venv" if venv_tmp else venv)
     launchers: dict[str, Callable[[], Launched]] = {"ours": launch_ours}
+    before_tmp = None
+    if args.before:
+        before_tmp = Path(tempfile.mkdtemp(prefix="krb-compare-before-"))
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before_tmp)], input=archive, check=True)
+        launchers["before"] = lambda: launch_ours(before_tmp, "before")
     if python:
         launchers["orig"] = lambda: launch_original(python)
     results: dict[str, dict[str, list[float]]] = {k: {} for k in launchers}
@@ -352,7 +366,8 @@ async def main() -> None:
                                 add(kind, key, value)
                         if "batch" in args.only:
                             await runner.agent.batch(BATCH_CMD)  # warm-up
-                            add(kind, "batch_ratio", statistics.median(await batch_figure(runner, 1)))
+                            for ratio in await batch_figure(runner, args.batch_rounds):
+                                add(kind, "batch_ratio", ratio)
                             add(kind, "max_frame", runner.agent.max_frame)
                     finally:
                         await runner.stop()
@@ -361,18 +376,22 @@ async def main() -> None:
                     add("ours", key, value)
             print(f"  {json.dumps(results)}", file=sys.stderr, flush=True)
     finally:
-        if venv_tmp is not None:
-            shutil.rmtree(venv_tmp, ignore_errors=True)
+        for path in (venv_tmp, before_tmp):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
     load()
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.runs} runs "
           f"({args.rounds} `pass` rounds, {args.output_rounds} × {OUTPUT_MB} MB, 1 × 50 MB batch per run), "
           f"load average {min(LOADS):.2f}–{max(LOADS):.2f}; min / **median** / max\n")
-    print("| figure | ours | original runner (23.9.10) | target |")
-    print("| --- | --- | --- | --- |")
+    columns = [k for k in ("before", "ours", "orig") if k in results]
+    names = {"before": f"ours at {args.before}", "ours": "ours", "orig": "original runner (23.9.10)"}
+    print(f"| figure | {' | '.join(names[k] for k in columns)} | target |")
+    print(f"| --- |{' --- |' * len(columns)} --- |")
     for key, label, unit, target in FIGURES:
-        ours = fmt(results["ours"].get(key, []), unit)
-        orig = fmt(results.get("orig", {}).get(key, []), unit) if "orig" in results else "not run"
-        print(f"| {label} | {ours} | {orig} | {target} |")
+        if not any(results[k].get(key) for k in columns):
+            continue
+        cells = " | ".join(fmt(results[k].get(key, []), unit) for k in columns)
+        print(f"| {label} | {cells} | {target} |")
     frames = {k: max(v.get("max_frame", [0])) for k, v in results.items()}
     print(f"\nlargest batch frame: {frames}; `pass` p50 ms: "
           f"{ {k: [round(x, 2) for x in v.get('pass_p50_ms', [])] for k, v in results.items()} }")
