@@ -7,6 +7,8 @@ it renders. That call is half of a trivial cell's time. Here Octave's root defau
 `DefaultFigureCreateFcn` touches a flag file whenever a figure is created, and the figures are
 rendered only after a cell during which the flag appeared: with the inline backend no figure
 outlives its cell, so a cell that created none has none to render (docs/performance.md).
+A user who sets their own DefaultFigureCreateFcn replaces the hook; `%plot` backends other than
+inline keep upstream's behaviour (a `drawnow` after every cell).
 """
 from __future__ import annotations
 
