@@ -1,17 +1,15 @@
 #!/usr/bin/env python3
 """Side by side: our runner, the original runner (backend.ai-kernel 23.9.10) and raw jupyter_client.
 
-    python bench/compare.py [--runs 5] [--rounds 200] [--only FIGURE ...] [--keep-venv DIR]
+    python bench/compare.py [--runs 5] [--rounds 200] [--only cold warm batch kernels] [--before REF]
 
-Every figure of issue 15, each run measuring ours, the original and the reference back to back (so
-machine load hits them alike), printed as min / median / max over `--runs` runs, with the load
-average seen during the runs. The original runner is installed from PyPI into a temporary venv
-(or `--keep-venv DIR`, reused when it exists) and started the way the agent starts it,
-`python -m ai.backend.kernel python <runtime>`, inside a private mount namespace where /home (its
-fixed /home/work and /home/config) and /tmp (its user-input socket) are temporary directories; its
-ports come from /home/config/intrinsic-ports.json, so nothing is shared with other runners. Both
-runners are spoken to with raw ZeroMQ the way the agent does (docs/protocol.md). Needs root for the
-namespace (`unshare -m`); without it the original's figures are skipped.
+Every figure of the performance issue, each run measuring ours, the original and the reference back
+to back (load hits them alike), as min / median / max over `--runs` runs (docs/performance.md). The
+original is installed from PyPI into a temporary venv (`--keep-venv DIR` keeps it) and started as
+the agent starts it, `python -m ai.backend.kernel python <runtime>`, under `unshare -m` with
+temporary dirs over its fixed /home and /tmp and its ports in /home/config/intrinsic-ports.json.
+Both runners get raw ZeroMQ frames as from the agent (docs/protocol.md). Needs root for the
+namespace; without it the original's column is skipped.
 """
 from __future__ import annotations
 
