@@ -126,11 +126,23 @@ class BatchChild:
     # output ------------------------------------------------------------------------------------
 
     async def _pump(self, fd: int, name: str) -> None:
+        # Each read takes exactly what the pipe holds (FIONREAD), up to READ_SIZE: an oversized
+        # read buffer costs an mmap/munmap per read in this process (docs/performance.md). While
+        # output streams (the previous chunk went out less than `burst` s ago) and the pipe holds
+        # less than a full frame, wait `coalesce` s before reading, so a fast writer fills large
+        # frames instead of the runner waking for every few KiB it writes. The first chunk after
+        # a quiet spell is read and sent at once.
+        coalesce, burst, full = 0.001, 0.005, READ_SIZE // 2
         loop = asyncio.get_running_loop()
+        last_sent = -1.0
         try:
             while True:
+                pending = _pending_bytes(fd)
+                if 0 < pending < full and loop.time() - last_sent < burst:
+                    await asyncio.sleep(coalesce)
+                    pending = _pending_bytes(fd)
                 try:
-                    data = os.read(fd, READ_SIZE)
+                    data = os.read(fd, min(pending, READ_SIZE) if pending else READ_SIZE)
                 except BlockingIOError:
                     ready = loop.create_future()
                     loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
@@ -148,6 +160,7 @@ class BatchChild:
                     await self.send(name, data)
                 finally:
                     self._sending -= 1
+                last_sent = loop.time()
         finally:
             os.close(fd)
             self._out_fds = [-1 if f == fd else f for f in self._out_fds]  # the number may be reused

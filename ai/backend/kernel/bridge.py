@@ -262,9 +262,13 @@ class QueryBridge:
 
     # ---- pumps -----------------------------------------------------------------------------
     async def _pump(self, channel: Any, handler: Any) -> None:
+        # Straight recv + verify/decode: jupyter_client's get_msg() first awaits a poll() of the
+        # same socket, one more future and loop turn per message (docs/performance.md).
+        socket, session = channel.socket, self.client.session
         while True:
             try:
-                msg = await channel.get_msg()
+                _, parts = session.feed_identities(await socket.recv_multipart())
+                msg = session.deserialize(parts)
             except asyncio.CancelledError:
                 raise
             except Exception:

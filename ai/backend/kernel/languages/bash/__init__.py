@@ -1,0 +1,1 @@
+"""A quicker start and cell for the Bash kernel (the `shell` kernelspec); see kernel.py."""
