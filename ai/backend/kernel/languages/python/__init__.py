@@ -15,6 +15,7 @@ from .. import BatchContext, Language, Plan
 log = logging.getLogger(__name__)
 
 SITECUSTOMIZE = Path(__file__).with_name("sitecustomize.py")
+WARM_COMPLETER = Path(__file__).with_name("warm_completer.py")
 MARKER = "# krunner-bridge: batch-mode input() override"
 
 
@@ -101,7 +102,8 @@ def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
         if not ok:
             log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
             runtime = sys.executable
-    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # the completer warms up in a thread of the kernel, off the first query's path (docs/performance.md)
+    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}", f"--IPKernelApp.exec_files={WARM_COMPLETER}"]
 
 
 def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dict[str, str]:
