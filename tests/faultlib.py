@@ -76,11 +76,11 @@ async def queries_in_a_row(runner: RunnerProcess, count: int, warmup: int = 50) 
         rss0, fds0 = proc.memory_info().rss, proc.num_fds()
         latencies = []
         for i in range(count):
-            code = f"x = {i}" if i % 2 else "print(x)"
+            code = "print(x)" if i % 2 else f"x = {i}"  # a value set, then read back
             t0 = time.perf_counter()
             rc, out = await agent.query(code)
             latencies.append(time.perf_counter() - t0)
-            assert rc == 0 and (i % 2 or out == f"{i - 1}\n" or i == 0), (i, rc, out)
+            assert rc == 0 and out == (f"{i - 1}\n" if i % 2 else ""), (i, rc, out)
         rss1, fds1 = proc.memory_info().rss, proc.num_fds()
     finally:
         agent.close()
