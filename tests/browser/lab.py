@@ -26,20 +26,38 @@ def notebook(page):
     return page.locator(".jp-NotebookPanel:visible")
 
 
-_IDLE = re.compile(r"\|\s*Idle\s*$")
+def current_tab_label(page):
+    return page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
 
 
 async def wait_kernel_idle(page) -> None:
-    """Wait until the front notebook's kernel is connected and idle: the status bar's kernel item
-    reads "<kernel> | Idle" only after the kernel answered (the toolbar's indicator starts idle)."""
-    await page.locator("#jp-main-statusbar .jp-StatusBar-TextItem").filter(has_text=_IDLE).wait_for()
+    """Wait until the front notebook's kernel is connected and idle.
+
+    The status bar's kernel item ("Change kernel for <file>") reads "<kernel> | Idle" only once
+    the notebook's kernel has answered; the toolbar's execution indicator starts out "idle"
+    before any kernel is there, so it is checked last."""
+    name = (await current_tab_label(page).inner_text()).strip()
+    item = page.locator(f'#jp-main-statusbar .jp-StatusBar-TextItem[title="Change kernel for {name}"]')
+    await item.filter(has_text=re.compile(r"\|\s*Idle\s*$")).wait_for()
     await notebook(page).locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
 
 async def new_notebook(page, kernel_display_name: str) -> None:
-    """Open a new notebook from the launcher card of a kernelspec and wait for its kernel."""
-    await page.locator(f'.jp-LauncherCard[data-category="Notebook"][title="{kernel_display_name}"]').click()
+    """Open a new notebook from the launcher card of a kernelspec and wait for its kernel
+    (a new launcher is opened from the file browser when none is in front)."""
+    if not await page.locator(".jp-Launcher:visible").count():
+        await page.locator('.jp-FileBrowser [data-command="launcher:create"]').click()
+    await page.locator(f'.jp-Launcher:visible .jp-LauncherCard[data-category="Notebook"][title="{kernel_display_name}"]').click()
     await notebook(page).locator(".jp-Cell").first.wait_for()
+    await wait_kernel_idle(page)
+
+
+async def open_file(page, name: str) -> None:
+    """Open a notebook from the file browser (double-click, as a person does) and wait for its kernel."""
+    await page.locator('.jp-FileBrowser [data-command="filebrowser:refresh"]').click()
+    await page.locator(".jp-DirListing-item .jp-DirListing-itemText", has_text=name).dblclick()
+    await page.locator(".jp-NotebookPanel:visible").wait_for()
+    await page.locator(".lm-TabBar-tab.lm-mod-current", has_text=name).wait_for()
     await wait_kernel_idle(page)
 
 

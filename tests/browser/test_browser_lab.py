@@ -71,12 +71,19 @@ async def browser(stack):
         yield b
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser, stack, request, tmp_path):
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def lab_page(browser, stack):
+    """One JupyterLab page for the module (loading Lab costs seconds); each test opens its own
+    notebook tab in it."""
     async with new_page(browser) as p:
         await jl.open_lab(p, stack.lab.url, stack.lab.token)
         yield p
-        await save_failure(p, request, tmp_path)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(lab_page, request, tmp_path):
+    yield lab_page
+    await save_failure(lab_page, request, tmp_path)
 
 
 async def test_launcher_lists_the_runner_kernelspecs_with_names_and_logos(stack, page):
@@ -106,8 +113,7 @@ async def test_notebook_on_the_main_kernel_shares_state_with_the_agent(stack, pa
         "path": "agent.ipynb", "name": "agent.ipynb", "type": "notebook", "kernel": {"id": main_id}})
     assert r.status_code == 201 and r.json()["kernel"]["id"] == main_id, r.text
 
-    await page.goto(f"{stack.lab.url}/lab/tree/agent.ipynb")
-    await jl.wait_kernel_idle(page)
+    await jl.open_file(page, "agent.ipynb")
     cell = await jl.run_cell(page, "print(agent_set)")
     assert (await jl.output_text(cell)).strip() == "set by the agent"
     cell = await jl.run_cell(page, "lab_set = 6 * 7; lab_set")
