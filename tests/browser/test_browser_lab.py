@@ -4,6 +4,7 @@ restart and rich output. See docs/frontends.md ("Use it from JupyterLab")."""
 from __future__ import annotations
 
 import base64
+import re
 import json
 import struct
 import zlib
@@ -192,3 +193,38 @@ async def test_rich_output_renders(stack, page):
     size = await wait_until(lambda: img.evaluate("i => i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null"),
                             "the image to load")
     assert size == [37, 23]
+
+
+async def test_debugger_stops_at_a_gutter_breakpoint_and_shows_variables(stack, page):
+    await _python_notebook(stack, page)
+    nb = jl.notebook(page)
+    # JupyterLab offers its debugger because our kernelspec says `metadata.debugger: true`
+    await nb.locator('.jp-DebuggerBugButton[aria-disabled="false"]').wait_for()
+    await nb.locator(".jp-DebuggerBugButton").click()
+    await nb.locator('.jp-DebuggerBugButton[aria-pressed="true"]').wait_for()
+    cell = await jl.type_into_new_cell(page, "first = 20\nsecond = first + 22\nprint(second)")
+
+    # a click in the breakpoint gutter beside line 2, as a person does
+    numbers = cell.locator(".cm-lineNumbers .cm-gutterElement")
+    await numbers.filter(has_text="3").wait_for()
+    row = [t.strip() for t in await numbers.all_inner_texts()].index("2")
+    await cell.locator(".cm-breakpoint-gutter .cm-gutterElement").nth(row).click()
+    breakpoints = page.locator(".jp-DebuggerBreakpoints .jp-DebuggerBreakpoint")
+    await breakpoints.first.wait_for()
+    assert [t.strip() for t in await breakpoints.locator(".jp-DebuggerBreakpoint-line").all_inner_texts()] == ["2"]
+
+    await page.keyboard.press("Control+Enter")
+    # stopped: line 2 highlighted, a frame in the call stack, `first` in the Variables panel
+    await cell.locator(".cm-line.jp-DebuggerEditor-highlight", has_text="second = first + 22").wait_for()
+    await page.locator(".jp-DebuggerCallstack .jp-DebuggerCallstackFrame").first.wait_for()
+    name = page.locator(".jp-DebuggerVariables-body:visible .jp-DebuggerVariables-name", has_text=re.compile(r"^first$"))
+    await name.wait_for()
+    assert (await name.locator("xpath=..").locator(".jp-DebuggerVariables-detail").inner_text()).strip() == "20"
+    assert await jl.outputs(cell).count() == 0  # print(second) has not run yet
+    await screenshot(page, "debugger-stopped-at-breakpoint.png")
+
+    await page.locator('jp-button[data-command="debugger:continue"]').click()
+    await jl.wait_cell_done(cell)
+    assert (await jl.output_text(cell)).strip() == "42"
+    await nb.locator(".jp-DebuggerBugButton").click()
+    await nb.locator('.jp-DebuggerBugButton[aria-pressed="false"]').wait_for()
