@@ -102,7 +102,8 @@ class Runner:
         while time.monotonic() < deadline:  # the gateway answers and the main kernel is up
             assert self.proc.poll() is None, (self.root / f"runner-{self.port}.log").read_text()
             try:
-                status = requests.get(f"http://127.0.0.1:{self.port}/api/status", timeout=2,
+                base = "/" + self.flags.get("base_url", "/").strip("/") + "/"
+                status = requests.get(f"http://127.0.0.1:{self.port}{base.replace('//', '/')}api/status", timeout=2,
                                       headers={"Authorization": f"token {self.token}"})
                 if status.ok and status.json().get("main_kernel_id"):
                     return
@@ -197,7 +198,7 @@ def jp_http_port(runner):
 
 
 def _url(runner, scheme, base_url, parts, params):
-    path = url_path_join(base_url, url_escape(url_path_join(*parts), plus=False))
+    path = url_path_join(base_url, url_escape(url_path_join(*parts)))
     query = urllib.parse.urlencode(params or {})
     return f"{scheme}://127.0.0.1:{runner.ensure().port}{path}" + (f"?{query}" if query else "")
 
