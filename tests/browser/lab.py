@@ -73,7 +73,7 @@ async def type_into_new_cell(page, code: str):
     if count == 1 and not (await first_editor.inner_text()).strip():
         cell = cells(page).first
     else:
-        await cells(page).last.click(position={"x": 5, "y": 5})  # select the last cell: insert below it
+        await cells(page).last.locator(".jp-InputArea-prompt").click()  # select the last cell: insert below it
         await click_toolbar(page, "notebook:insert-cell-below")
         cell = cells(page).nth(count)
         await cell.wait_for()
