@@ -20,10 +20,13 @@ async def _gateway_runner(runner_dirs, *flags: str) -> tuple[RunnerProcess, str,
                            extra_args=["--gateway-port", str(port), "--gateway-token", TOKEN, *flags])
     await runner.start()
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        main = (await asyncio.to_thread(requests.get, f"{url}/api/status", headers=AUTH, timeout=10)).json()["main_kernel_id"]
-        if main:
-            return runner, url, main
+    for _ in range(300):  # the gateway may start listening just after the runner answers the agent
+        try:
+            status = await asyncio.to_thread(requests.get, f"{url}/api/status", headers=AUTH, timeout=10)
+        except requests.ConnectionError:
+            status = None
+        if status is not None and status.json()["main_kernel_id"]:
+            return runner, url, status.json()["main_kernel_id"]
         await asyncio.sleep(0.1)
     await runner.stop()
     pytest.fail("the runner's main kernel never appeared")

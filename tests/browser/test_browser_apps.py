@@ -18,6 +18,14 @@ from tests.browser import lab as jl
 GATEWAY_TOKEN = "apps-gateway-token"
 
 
+def _main_kernel_id(gateway: str, auth: dict[str, str]) -> str | None:
+    """The main kernel's id once the gateway listens (it may do so just after the runner answers)."""
+    try:
+        return requests.get(f"{gateway}/api/status", headers=auth, timeout=10).json()["main_kernel_id"]
+    except requests.ConnectionError:
+        return None
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -57,8 +65,7 @@ async def test_builtin_app_serves_a_notebook_running_on_the_runner(
         agent = await agent_client_factory(runner.replin_port, runner.replout_port)
         await agent.wait_ready()
         auth = {"Authorization": f"token {GATEWAY_TOKEN}"}
-        main_id = await wait_until(lambda: requests.get(f"{gateway}/api/status", headers=auth, timeout=10)
-                                   .json()["main_kernel_id"], "the runner's main kernel")
+        main_id = await wait_until(lambda: _main_kernel_id(gateway, auth), "the runner's main kernel")
         main_name = requests.get(f"{gateway}/api/kernels/{main_id}", headers=auth, timeout=10).json()["name"]
         (runner_dirs["work"] / "app.ipynb").write_text(json.dumps({
             "cells": [], "nbformat": 4, "nbformat_minor": 5,

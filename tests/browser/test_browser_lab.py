@@ -34,6 +34,12 @@ class Stack:
     def gateway(self, path: str) -> requests.Response:
         return requests.get(self.gateway_url + path, headers={"Authorization": f"token {GATEWAY_TOKEN}"}, timeout=10)
 
+    def main_kernel_id(self) -> str | None:
+        try:
+            return self.gateway("/api/status").json()["main_kernel_id"]
+        except requests.ConnectionError:
+            return None
+
     async def agent_stdout(self, code: str) -> str:
         results = await self.agent.execute_until_done(None, "query", code)
         assert results[-1]["exitCode"] == 0, results
@@ -56,10 +62,12 @@ async def stack(tmp_path_factory, agent_kernel_module):
     await agent.open()
     lab = JupyterServer("jupyterlab", dirs["work"], root / "lab.log", extra_args=[
         f"--gateway-url=http://127.0.0.1:{port}", f"--GatewayClient.auth_token={GATEWAY_TOKEN}"])
+    stack = Stack(runner, f"http://127.0.0.1:{port}", agent, lab)
     try:
         await agent.wait_ready()
+        await wait_until(stack.main_kernel_id, "the runner's gateway and main kernel")
         await lab.start()
-        yield Stack(runner, f"http://127.0.0.1:{port}", agent, lab)
+        yield stack
     finally:
         await lab.stop()
         await agent.close()
