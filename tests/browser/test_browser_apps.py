@@ -87,5 +87,10 @@ async def test_builtin_app_serves_a_notebook_running_on_the_runner(
         assert kernel_id in [k["id"] for k in ours]
         await agent.shutdown_service(service)
         await wait_until(lambda: not _port_open(port), f"the {service} service to stop")
+        # the app shut down the kernel it had started; the agent's main kernel stays
+        def kernels() -> list[str]:
+            return [k["id"] for k in requests.get(f"{gateway}/api/kernels", headers=auth, timeout=10).json()]
+        await wait_until(lambda: kernel_id not in kernels(), "the app's kernel to be shut down", timeout=15)
+        assert main_id in kernels()
     finally:
         await runner.stop()
