@@ -69,7 +69,7 @@ async def stack(tmp_path_factory, agent_kernel_module):
         await lab.start()
         yield stack
     finally:
-        await lab.stop()
+        await lab.stop(timeout=5)  # bound to the main kernel it never exits by itself (docs/frontends.md)
         await agent.close()
         await runner.stop()
 
