@@ -8,7 +8,6 @@ import re
 import json
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
