@@ -59,6 +59,10 @@ class GatewayConfig(Configurable):
         "also accepts 'A,B'",
     ).tag(config=True), "KRUNNER_GATEWAY_ENV_ALLOWLIST")
     list_kernels = Bool(True, help="allow GET /api/kernels and /api/sessions (JupyterLab polls them)").tag(config=True)
+    list_main_kernel = Bool(
+        True, help="include the runner's main kernel in GET /api/kernels (False: only kernels clients started, "
+        "as a plain Kernel Gateway lists; the main kernel stays reachable by id, see docs/conformance.md)"
+    ).tag(config=True)
     max_kernels = Integer(0, help="upper bound of kernels (running + starting); 0 = unlimited").tag(config=True)
     default_kernel_name = Unicode("", help="kernelspec used when a POST names none (default: the main kernel's, else python3)").tag(config=True)
     protect_main_kernel = Bool(

@@ -70,9 +70,19 @@ class GatewayState:
         model["connections"] = len(self.websockets.get(kernel_id, ()))
         return model
 
+    def client_kernel_ids(self) -> list[str]:
+        """Kernels that clients started: every kernel of the hub but the runner's main kernel
+        (what `max_kernels` bounds; see docs/conformance.md)."""
+        main = self.hub.main_kernel_id
+        return [kid for kid in self.hub.kernel_ids() if kid != main]
+
+    def listed_kernel_ids(self) -> list[str]:
+        """What GET /api/kernels lists: the main kernel only when `config.list_main_kernel`."""
+        return list(self.hub.kernel_ids()) if self.config.list_main_kernel else self.client_kernel_ids()
+
     def kernel_models(self) -> list[dict]:
         models = []
-        for kid in self.hub.kernel_ids():
+        for kid in self.listed_kernel_ids():
             try:
                 models.append(self.kernel_model(kid))
             except (KeyError, web.HTTPError):

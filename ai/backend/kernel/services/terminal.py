@@ -43,21 +43,48 @@ def available() -> bool:
 _INDEX = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Terminal</title>
 <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@xterm/xterm@5.5.0/css/xterm.css">
-<style>html,body,#t{height:100%;margin:0;background:#000}</style></head>
+<style>html,body,#t{height:100%;margin:0;background:#000}
+#t pre{margin:0;padding:4px;color:#ddd;font:14px monospace;white-space:pre-wrap;word-break:break-all}</style></head>
 <body><div id="t"></div>
 <script src="https://cdn.jsdelivr.net/npm/@xterm/xterm@5.5.0/lib/xterm.js"></script>
 <script src="https://cdn.jsdelivr.net/npm/@xterm/addon-fit@0.10.0/lib/addon-fit.js"></script>
 <script>
-const term = new Terminal({cursorBlink: true}), fit = new FitAddon.FitAddon();
-term.loadAddon(fit); term.open(document.getElementById("t")); fit.fit();
 const url = new URL("websocket", location.href); url.protocol = url.protocol.replace("http", "ws");
 const ws = new WebSocket(url);
-const size = () => ws.send(JSON.stringify(["set_size", term.rows, term.cols]));
-ws.onopen = () => { size(); term.focus(); };
+const send = (d) => ws.send(JSON.stringify(["stdin", d]));
+let write;
+if (window.Terminal && window.FitAddon) {
+  const term = new Terminal({cursorBlink: true}), fit = new FitAddon.FitAddon();
+  term.loadAddon(fit); term.open(document.getElementById("t")); fit.fit();
+  const size = () => ws.send(JSON.stringify(["set_size", term.rows, term.cols]));
+  ws.onopen = () => { size(); term.focus(); };
+  write = (text) => term.write(text);
+  term.onData(send);
+  window.addEventListener("resize", () => { fit.fit(); size(); });
+} else {
+  // xterm.js could not be loaded (no internet in the container): a plain-text terminal.
+  const pre = document.createElement("pre"); document.getElementById("t").appendChild(pre);
+  const keys = {Enter: "\\r", Backspace: "\\x7f", Tab: "\\t", Escape: "\\x1b",
+                ArrowUp: "\\x1b[A", ArrowDown: "\\x1b[B", ArrowRight: "\\x1b[C", ArrowLeft: "\\x1b[D"};
+  ws.onopen = () => ws.send(JSON.stringify(["set_size", 24, 80]));
+  write = (text) => {
+    let out = pre.textContent;
+    for (const ch of text.replace(/\\x1b\\[[0-9;?]*[ -\\/]*[@-~]|\\x1b\\][^\\x07]*(\\x07|\\x1b\\\\)|\\x1b[()][A-Z0-9]|\\x1b[=>]/g, "")) {
+      if (ch === "\\b") out = out.slice(0, -1);
+      else if (ch !== "\\r" && ch !== "\\x07") out += ch;
+    }
+    pre.textContent = out.slice(-200000); window.scrollTo(0, document.body.scrollHeight);
+  };
+  document.addEventListener("keydown", (e) => {
+    let data = keys[e.key];
+    if (!data && e.ctrlKey && e.key.length === 1) data = String.fromCharCode(e.key.toUpperCase().charCodeAt(0) - 64);
+    else if (!data && e.key.length === 1 && !e.metaKey) data = e.key;
+    if (data) { e.preventDefault(); send(data); }
+  });
+  document.addEventListener("paste", (e) => { send(e.clipboardData.getData("text")); e.preventDefault(); });
+}
 ws.onmessage = (ev) => { const m = JSON.parse(ev.data);
-  if (m[0] === "stdout") term.write(m[1]); else if (m[0] === "disconnect") term.write("\\r\\n[disconnected]\\r\\n"); };
-term.onData((d) => ws.send(JSON.stringify(["stdin", d])));
-window.addEventListener("resize", () => { fit.fit(); size(); });
+  if (m[0] === "stdout") write(m[1]); else if (m[0] === "disconnect") write("\\r\\n[disconnected]\\r\\n"); };
 </script></body></html>
 """
 

@@ -31,8 +31,10 @@ async def start_kernel(handler: APIHandler, name: object, env: object) -> str:
         raise web.HTTPError(400, "`name` must be a kernelspec name (string)")
     client_env = _check_env(env)
     limit = state.config.max_kernels
-    if limit and len(state.hub.kernel_ids()) + state.pending_starts >= limit:
-        raise web.HTTPError(403, f"Resource Limit: at most {limit} kernels", reason="Resource Limit")
+    # The runner's main kernel is not the clients' to spend: only kernels clients started count.
+    if limit and len(state.client_kernel_ids()) + state.pending_starts >= limit:
+        raise web.HTTPError(403, f"Resource Limit: at most {limit} kernels started through the gateway",
+                            reason="Resource Limit")
     try:
         state.hub.spec_manager.get_kernel_spec(name)
     except NoSuchKernel:
