@@ -18,8 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # Empty this list when merging.
 PAGES_WRITTEN_ELSEWHERE = {
     "docs/deployment.md",
-    "docs/frontends.md",
-    "docs/performance.md",
 }
 
 # Files whose docstrings still cite the outside "PROTOCOL §" notes; the helper that owns each file
