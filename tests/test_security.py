@@ -21,7 +21,7 @@ from tests.gatewaylib import GatewayProcess, isolated_env
 from ai.backend.kernel.origin import OriginPolicy, same_host
 from ai.backend.kernel.services import terminal
 from ai.backend.kernel.services.intrinsic import ttyd_argv
-from tests.runnerlib import free_port
+from tests.runnerlib import RunnerProcess, free_port
 from tests.toolcheck import require_module
 
 PROXY = "https://proxy.example:8443"  # stands for the agent's app-proxy origin
@@ -119,10 +119,27 @@ async def test_web_terminal_refuses_foreign_origins(tmp_path: Path, attack_page:
         await term.stop()
 
 
-def test_web_terminal_reads_the_allow_list_from_the_environment(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("KRUNNER_ALLOW_ORIGINS", f"{PROXY}, https://*.apps.example")
-    term = terminal.WebTerminal(1, "127.0.0.1", ["/bin/sh"], {}, tmp_path)
-    assert term.origins.allows("https://a.apps.example", "h:1") and not term.origins.allows("https://x", "h:1")
+async def test_runner_terminal_takes_the_allow_list_from_its_option(runner_dirs: dict[str, Path]) -> None:
+    """A real runner: KRUNNER_ALLOW_ORIGINS (ServiceManager.allow_origins) reaches its web terminal."""
+    require_module("terminado")
+    proc = RunnerProcess(lang="python", dirs=runner_dirs,
+                         env={"KRUNNER_ALLOW_ORIGINS": f"{PROXY}, https://*.apps.example", "PATH": "/usr/bin:/bin"})
+    await proc.start()
+    try:
+        url = f"ws://127.0.0.1:{proc.intrinsic_ports['ttyd']}/websocket"
+        deadline = time.monotonic() + 30
+        while True:  # the terminal starts with the services, after `status` is answered
+            try:
+                status = await asyncio.to_thread(ws_status, url, "https://a.apps.example")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, proc.log()
+                await asyncio.sleep(0.2)
+        assert status == 101
+        assert await asyncio.to_thread(ws_status, url, PROXY) == 101
+        assert await asyncio.to_thread(ws_status, url, "https://evil.example") == 403
+    finally:
+        await proc.stop()
 
 
 def test_ttyd_checks_origin_unless_an_allow_list_is_set(monkeypatch) -> None:

@@ -562,6 +562,22 @@ def test_jupyter_builtin_uses_our_gateway(tmp_path: Path) -> None:
     assert python_service("nope", 1, PY, tmp_path) is None
 
 
+@pytest.mark.parametrize(("bind_ip", "listen"), [("127.0.0.1", "127.0.0.1"), ("*", "0.0.0.0"), ("0.0.0.0", "0.0.0.0")])
+def test_builtin_apps_listen_on_the_intrinsic_address(tmp_path: Path, bind_ip: str, listen: str) -> None:
+    """Loopback on a developer machine, every interface in an agent's container (docs/security.md)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from ai.backend.kernel.services.legacy import python_service
+
+    start = python_service("jupyter", 8090, PY, tmp_path, config_dir=str(tmp_path), bind_ip=bind_ip)
+    assert start is not None
+    config_file = Path(start.argv[start.argv.index("--config") + 1])
+    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    assert config.ServerApp.ip == listen and config.NotebookApp.ip == listen
+    board = python_service("tensorboard", 6006, PY, tmp_path, bind_ip=bind_ip)
+    assert board is not None and board.argv[board.argv.index("--host") + 1] == listen
+
+
 def test_file_names_in_ttyd_shell_line_are_quoted() -> None:
     """ttyd runs `SHELL -c "...; exec TMUX ..."`: a tmux path is one word, never shell syntax."""
     import shlex

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..origin import allow_list_from_env
 
 log = logging.getLogger(__name__)
 
@@ -190,16 +189,15 @@ def pick_shell() -> str:
 
 
 def ttyd_argv(ttyd: str, port: int, bind_ip: str, tmux: str | None,
-              allow_origins: Sequence[str] | None = None) -> list[str]:
+              allow_origins: Sequence[str] = ()) -> list[str]:
     """ttyd with `--check-origin` (a browser websocket must come from ttyd's own host, see
-    docs/security.md). ttyd has no allow-list: when one is configured (`allow_origins`, default
-    $KRUNNER_ALLOW_ORIGINS) the check is left to whoever serves the terminal, and a warning says so
-    (the terminado fallback enforces the allow-list itself)."""
+    docs/security.md). ttyd has no allow-list: with one configured the resolver prefers the terminado
+    terminal, which enforces it; only where terminado is missing does ttyd run without the check,
+    with a warning."""
     shell = pick_shell()
     argv = [ttyd, "-W", "-p", str(port)]
-    allowed = allow_origins if allow_origins is not None else allow_list_from_env()
-    if allowed:
-        log.warning("ttyd cannot enforce the origin allow-list %s: it runs without --check-origin", allowed)
+    if allow_origins:
+        log.warning("ttyd cannot enforce the origin allow-list %s: it runs without --check-origin", list(allow_origins))
     else:
         argv.append("--check-origin")
     if bind_ip and bind_ip not in ("0.0.0.0", "*"):

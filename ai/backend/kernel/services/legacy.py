@@ -24,13 +24,18 @@ class LegacyStart:
     cwd: Path | None = None
 
 
-def _jupyter_config(port: int, root_dir: Path, gateway_url: str | None, gateway_token: str | None) -> str:
+def _listen_address(bind_ip: str) -> str:
+    return "0.0.0.0" if bind_ip in ("", "*") else bind_ip
+
+
+def _jupyter_config(port: int, root_dir: Path, gateway_url: str | None, gateway_token: str | None,
+                    bind_ip: str) -> str:
     lines = []
     # Jupyter Server (notebook >= 7, jupyterlab >= 3) and the classic notebook (< 7) read different classes.
     for app in ("ServerApp", "NotebookApp"):
         lines += [
             f"c.{app}.allow_root = True",
-            f"c.{app}.ip = '0.0.0.0'",
+            f"c.{app}.ip = {_listen_address(bind_ip)!r}",
             f"c.{app}.port = {port}",
             f"c.{app}.open_browser = False",
             f"c.{app}.token = ''",
@@ -57,12 +62,14 @@ def python_service(
     gateway_url: str | None = None,
     gateway_token: str | None = None,
     config_dir: str | None = None,
+    bind_ip: str = "127.0.0.1",
 ) -> LegacyStart | None:
-    """argv (and env/cwd) of a python built-in service, or None when `name` is not one."""
+    """argv (and env/cwd) of a python built-in service, or None when `name` is not one; it listens
+    on `bind_ip` (the intrinsic services' address: loopback outside an agent's container)."""
     if name in ("jupyter", "jupyterlab"):
         fd, path = tempfile.mkstemp(prefix=f"krunner-{name}-", suffix=".py", dir=config_dir)
         with os.fdopen(fd, "w") as f:
-            f.write(_jupyter_config(port, work_dir, gateway_url, gateway_token))
+            f.write(_jupyter_config(port, work_dir, gateway_url, gateway_token, bind_ip))
         module = "notebook" if name == "jupyter" else "jupyterlab"
         argv = [runtime_path, "-m", module, "--no-browser", "--config", path]
         session_id = os.environ.get("BACKENDAI_SESSION_ID")
@@ -78,10 +85,12 @@ def python_service(
         logdir.mkdir(parents=True, exist_ok=True)
         # `--debugger_port` of the original is gone from current TensorBoard releases.
         return LegacyStart([
-            runtime_path, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "0.0.0.0", "--port", str(port),
+            runtime_path, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", _listen_address(bind_ip),
+            "--port", str(port),
         ])
     if name == "spectravis":
-        return LegacyStart([runtime_path, "-m", "http.server", "8000"], cwd=work_dir / "spectravis")
+        return LegacyStart([runtime_path, "-m", "http.server", "--bind", _listen_address(bind_ip), "8000"],
+                           cwd=work_dir / "spectravis")
     if name == "sftp":
         return LegacyStart([runtime_path, "-m", "sftpserver", "--port", str(port)])
     return None

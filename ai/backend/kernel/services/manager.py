@@ -21,6 +21,7 @@ from traitlets.config import Configurable
 from ..agentlink import AgentLink
 from ..environment import in_agent_container
 from ..options import from_env
+from ..origin import ALLOW_ORIGINS_ENV
 from .definitions import ServiceDefinition, load_directory
 from .errors import InvalidServiceDefinition, ServiceError
 from .intrinsic import Dropbear, SshSetup, find_binary, pick_shell
@@ -56,9 +57,14 @@ class ServiceManager(Configurable):
              "empty = none; the variable is comma-separated").tag(config=True),
         "KRUNNER_INTRINSIC_SERVICES")
     bind_ip = from_env(
-        Unicode(help="address sshd and the web terminal listen on; default 0.0.0.0 inside an agent's "
+        Unicode(help="address sshd, the web terminal and the built-in apps listen on; default 0.0.0.0 inside an agent's "
                 "container (as the original), 127.0.0.1 elsewhere").tag(config=True),
         "KRUNNER_INTRINSIC_BIND_IP", fallback=_default_bind_ip, shown="0.0.0.0 in an agent's container, else 127.0.0.1")
+    allow_origins = from_env(
+        List(Unicode(), help="browser origins the web terminal accepts besides its own host: exact "
+             "origins or patterns where * stands for any characters but '/' (e.g. the agent's "
+             "app-proxy origin); see docs/security.md").tag(config=True),
+        ALLOW_ORIGINS_ENV)
     ssh_key_dir = from_env(Unicode("/tmp/dropbear", help="generated SSH keys, recreated at every start").tag(config=True),
                            "KRUNNER_SSH_KEY_DIR")
 
@@ -81,10 +87,10 @@ class ServiceManager(Configurable):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._health: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        self._builtins = BuiltinResolver(lang, runtime_path, self.work_dir, gateway_token)
+        self._builtins = BuiltinResolver(lang, runtime_path, self.work_dir, gateway_token, self.bind_ip)
         self.resolvers = (
             SshdResolver(SshSetup(self.work_dir, self.config_dir, Path(self.ssh_key_dir)), child_env, self.bind_ip),
-            TtydResolver(child_env, self.bind_ip),
+            TtydResolver(child_env, self.bind_ip, self.allow_origins),
             DefinitionResolver(self._definition, runtime_path, child_env),
             self._builtins,
         )
@@ -295,7 +301,7 @@ class ServiceManager(Configurable):
     async def _start_web_terminal(self, port: int, workdir: Path) -> dict[str, str]:
         shell = pick_shell()
         env = {**self.child_env, "SHELL": shell}
-        term = WebTerminal(port, self.bind_ip, [shell], env, workdir)
+        term = WebTerminal(port, self.bind_ip, [shell], env, workdir, self.allow_origins)
         try:
             await term.start()
         except OSError as e:

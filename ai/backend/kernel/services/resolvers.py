@@ -10,7 +10,7 @@ A resolver raises `ServiceError` to refuse a start with a reason the agent is sh
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,19 +64,21 @@ class SshdResolver:
 
 
 class TtydResolver:
-    def __init__(self, child_env: Mapping[str, str], bind_ip: str) -> None:
-        self.child_env, self.bind_ip = child_env, bind_ip
+    def __init__(self, child_env: Mapping[str, str], bind_ip: str, allow_origins: Sequence[str] = ()) -> None:
+        self.child_env, self.bind_ip, self.allow_origins = child_env, bind_ip, allow_origins
 
     async def resolve(self, request: StartRequest) -> Launch | None:
         if request.name != "ttyd":
             return None
         path = self.child_env.get("PATH")
         ttyd = find_binary("ttyd", path)
+        if ttyd is not None and self.allow_origins and terminado_available():
+            ttyd = None  # ttyd cannot enforce an allow-list; our terminal can (docs/security.md)
         if ttyd is None:
             if not terminado_available():
                 raise ServiceError("the executable file is not found: ttyd (and terminado is not installed)")
             return Launch(web_terminal=True)
-        return Launch(ttyd_argv(ttyd, request.port, self.bind_ip, find_binary("tmux", path)))
+        return Launch(ttyd_argv(ttyd, request.port, self.bind_ip, find_binary("tmux", path), self.allow_origins))
 
 
 class DefinitionResolver:
@@ -105,8 +107,8 @@ class DefinitionResolver:
 class BuiltinResolver:
     """The built-in apps of the python runner; `gateway_url` is set once the gateway listens."""
 
-    def __init__(self, lang: str, runtime_path: str, work_dir: Path, gateway_token: str) -> None:
-        self.lang, self.runtime_path, self.work_dir = lang, runtime_path, work_dir
+    def __init__(self, lang: str, runtime_path: str, work_dir: Path, gateway_token: str, bind_ip: str) -> None:
+        self.lang, self.runtime_path, self.work_dir, self.bind_ip = lang, runtime_path, work_dir, bind_ip
         self.gateway_token = gateway_token
         self.gateway_url: str | None = None
 
@@ -114,6 +116,7 @@ class BuiltinResolver:
         if self.lang not in legacy.PYTHON_LANGS:
             return None
         start = legacy.python_service(request.name, request.port, self.runtime_path, self.work_dir,
-                                      gateway_url=self.gateway_url, gateway_token=self.gateway_token or None)
+                                      gateway_url=self.gateway_url, gateway_token=self.gateway_token or None,
+                                      bind_ip=self.bind_ip)
         return None if start is None else Launch(start.argv, start.env, start.cwd)
 

@@ -26,7 +26,7 @@ import tornado.web
 import tornado.websocket
 from tornado.httpserver import HTTPServer
 
-from ..origin import OriginPolicy, allow_list_from_env
+from ..origin import OriginPolicy
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +198,10 @@ class WebTerminal:
     """The fallback `ttyd`: a tornado server on the runner's loop; stop() ends every shell."""
 
     def __init__(self, port: int, bind_ip: str, shell_argv: Sequence[str], env: Mapping[str, str], cwd: str | Path,
-                 allow_origins: Sequence[str] | None = None) -> None:
+                 allow_origins: Sequence[str] = ()) -> None:
         self.port = port
         # TODO(merge): the runner app's allow-list trait; until then $KRUNNER_ALLOW_ORIGINS.
-        self.origins = OriginPolicy(allow_origins if allow_origins is not None else allow_list_from_env())
+        self.origins = OriginPolicy(allow_origins)
         self.bind_ip = "" if bind_ip in ("*", "0.0.0.0") else bind_ip
         self.shell_argv = list(shell_argv)
         self.env = env
