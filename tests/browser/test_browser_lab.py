@@ -202,6 +202,22 @@ async def test_rich_output_renders(stack, page):
     assert size == [37, 23]
 
 
+async def test_drawing_canvas_renders(stack, page):
+    """`ai.backend.kernel.python.drawing` shows a picture in JupyterLab (its SVG rendering)."""
+    await _python_notebook(stack, page)
+    cell = await jl.run_cell(page, (
+        "from ai.backend.kernel.python.drawing import Canvas, Colors\n"
+        "canvas = Canvas(240, 160, bgcolor=Colors.White)\n"
+        "canvas.circle(120, 80, 40, fill=Colors.Red)\n"
+        "canvas.rectangle(10, 10, 50, 30, border=Colors.Blue)\n"
+        "canvas.update()"))
+    img = cell.locator(".jp-RenderedSVG img")
+    await img.wait_for()
+    size = await wait_until(lambda: img.evaluate("i => i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null"),
+                            "the drawing to load")
+    assert size == [240, 160]
+
+
 async def test_debugger_stops_at_a_gutter_breakpoint_and_shows_variables(stack, page):
     await _python_notebook(stack, page)
     nb = jl.notebook(page)
