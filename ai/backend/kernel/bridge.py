@@ -137,6 +137,10 @@ class QueryBridge:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=False)
+        # iopub is PUB/SUB: a full queue drops the kernel's messages. While a slow agent holds the
+        # pump, its output waits in our queue instead of being lost (libzmq applies this to the
+        # connected pipe).
+        self.client.iopub_channel.socket.rcvhwm = 0
         # The kernel drops an input_request sent before our stdin socket finished connecting:
         # watch that connection (the kernel binds ~0.5 s after launch, so no event is missed).
         monitor = self.client.stdin_channel.socket.get_monitor_socket(
