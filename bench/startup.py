@@ -9,8 +9,9 @@ environment variable), connects like the agent, and times from the spawn:
 - `status`: the agent's readiness probe is repeated every 5 ms until a reply comes;
 - `first query`: one `code` op (`print(1)`) sent at once, timed to its `finished` frame.
 
-Two references are measured in the same rounds, interleaved: `python3 -c pass` (the interpreter
-alone) and `python3 -c "import zmq"`. `--compare DIR` also launches the runner found in DIR (a
+References are measured in the same rounds, interleaved: `python3 -c pass` (the interpreter
+alone), `python3 -c "import zmq"`, and a fresh interpreter starting ipykernel through
+jupyter_client and running `print(1)` (the floor for the first query). `--compare DIR` also launches the runner found in DIR (a
 `git archive` of another commit) in the same rounds, for before/after figures. Prints min/median/max and the load average
 (bench/README.md, "Cold paths").
 """
@@ -32,6 +33,21 @@ import zmq.asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.runnerlib import REPO, free_port  # noqa: E402
+
+
+# The floor for the first query: a fresh interpreter that starts ipykernel through jupyter_client
+# and runs print(1) as soon as the kernel answers (no agent sockets, no runner).
+RAW_FIRST_QUERY = """
+import asyncio
+from jupyter_client.manager import start_new_async_kernel
+async def main():
+    km, kc = await start_new_async_kernel(kernel_name="python3")
+    reply = await kc.execute_interactive("print(1)", output_hook=lambda msg: None, timeout=60)
+    assert reply["content"]["status"] == "ok"
+    kc.stop_channels()
+    await km.shutdown_kernel(now=True)
+asyncio.run(main())
+"""
 
 
 def reference(code: str) -> float:
@@ -104,12 +120,14 @@ async def main() -> None:
     parser.add_argument("--runtime", help="RUNTIME_PATH given to the runner (default: none, its own)")
     parser.add_argument("--compare", type=Path, help="another checkout of the runner, launched in the same rounds")
     args = parser.parse_args()
-    rows: dict[str, list[float]] = {"python3 -c pass": [], 'python3 -c "import zmq"': []}
+    rows: dict[str, list[float]] = {"python3 -c pass": [], 'python3 -c "import zmq"': [],
+                                    "raw jupyter_client: kernel start + print(1)": []}
     repos = {"": REPO, **({"compare: ": args.compare.resolve()} if args.compare else {})}
     load = os.getloadavg()
     for _ in range(args.n):
         rows["python3 -c pass"].append(reference("pass"))
         rows['python3 -c "import zmq"'].append(reference("import zmq"))
+        rows["raw jupyter_client: kernel start + print(1)"].append(reference(RAW_FIRST_QUERY))
         for label, repo in repos.items():
             status = (await one_launch(args.runtime, query=False, repo=repo))["status"]
             rows.setdefault(f"{label}runner: status", []).append(status)
