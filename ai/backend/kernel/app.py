@@ -121,7 +121,8 @@ class RunnerApp(Application):
     def load_subsystem_classes(self) -> None:
         """List every configurable class (typed command-line values, `--help-all`)."""
         loaded = [getattr(importlib.import_module(module), name) for name, module in SUBSYSTEM_CLASSES.items()]
-        self.classes = [*self.classes, *(cls for cls in loaded if cls not in self.classes)]
+        others = [cls for cls in self.classes if cls not in loaded and cls is not GatewayConfig]
+        self.classes = [*others, *loaded, GatewayConfig]  # the order of `--help-all`
 
     def _names_a_subsystem_option(self, argv: Sequence[str]) -> bool:
         """Does the command line name an option (or flag) of a SUBSYSTEM_CLASSES class, or ask for help?"""
