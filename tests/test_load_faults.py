@@ -34,8 +34,6 @@ async def test_slow_reader_gets_all_output_in_order_with_bounded_memory(runner: 
     faultlib.check_slow_reader(fig, SLOW_READER_RSS_BOUND_MB)
 
 
-@pytest.mark.xfail(reason="bridge.py finishes a query IDLE_GRACE (3 s) after its execute_reply even "
-                   "while its output is still queued behind a slow agent, and drops the rest (owner: bridge)")
 async def test_slow_reader_of_many_small_messages_gets_all_output(runner: RunnerProcess) -> None:
     # one kernel message per 1 KiB line: the agent socket's queue (1000 frames) fills within 1 MB
     fig = await faultlib.slow_reader(runner, total_bytes=8 * faultlib.MB, read_mb_s=1, flush_each_line=True)

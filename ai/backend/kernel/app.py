@@ -8,6 +8,9 @@ trait's default through `options.from_env`. See docs/architecture.md#where-is-op
 """
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Sequence
 from copy import deepcopy
 from pathlib import Path
 
@@ -16,12 +19,20 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application, Config
 
 from . import __version__
-from .batch import BatchExecutor
 from .environment import in_agent_container
 from .gateway.config import GATEWAY_ALIASES, GatewayConfig
-from .kernels import KernelHub
 from .options import debug_flag, from_env
-from .services.manager import ServiceManager
+
+# The subsystems' configurable classes, by name. Importing them costs jupyter_client and the
+# services (docs/performance.md, "Cold paths"), so the command line loads them only when it names
+# one of their options or asks for help; otherwise they are imported after the agent sockets are
+# bound, and read their options from the config (and the environment) as usual.
+SUBSYSTEM_CLASSES = {
+    "KernelHub": "ai.backend.kernel.kernels",
+    "BatchExecutor": "ai.backend.kernel.batch",
+    "ServiceManager": "ai.backend.kernel.services.manager",
+}
+_HELP_ARGS = frozenset({"-h", "--help", "--help-all", "--version"})
 
 
 # Options that moved from RunnerApp to the class that uses them: their old long forms
@@ -105,7 +116,44 @@ class RunnerApp(Application):
         **debug_flag("RunnerApp"),
         "legacy-batch-frames": ({"BatchExecutor": {"legacy_frames": True}}, "original batch frame sequence"),
     }
-    classes = [KernelHub, BatchExecutor, ServiceManager, GatewayConfig]
+    classes = [GatewayConfig]  # + the SUBSYSTEM_CLASSES, when `load_subsystem_classes` ran
+
+    def load_subsystem_classes(self) -> None:
+        """List every configurable class (typed command-line values, `--help-all`)."""
+        loaded = [getattr(importlib.import_module(module), name) for name, module in SUBSYSTEM_CLASSES.items()]
+        others = [cls for cls in self.classes if cls not in loaded and cls is not GatewayConfig]
+        self.classes = [*others, *loaded, GatewayConfig]  # the order of `--help-all`
+
+    def _names_a_subsystem_option(self, argv: Sequence[str]) -> bool:
+        """Does the command line name an option (or flag) of a SUBSYSTEM_CLASSES class, or ask for help?"""
+        own = {name for name, target in self.aliases.items() if target.split(".")[0] in ("RunnerApp", "Application",
+                                                                                          "GatewayConfig")}
+        own |= {name for name in self.flags if name != "legacy-batch-frames"}
+        own_traits = set(self.class_traits(config=True))
+        for arg in argv:
+            if arg == "--":
+                break
+            if not arg.startswith("-") or arg == "-":
+                continue
+            if arg in _HELP_ARGS:
+                return True
+            name = arg.lstrip("-").split("=", 1)[0]
+            section, _, trait = name.partition(".")
+            if trait:
+                if section in ("RunnerApp", "Application") and trait in own_traits | {"log_level"}:
+                    continue
+                if section == "GatewayConfig":
+                    continue
+                return True
+            if name not in own:
+                return True
+        return False
+
+    def parse_command_line(self, argv: Sequence[str] | None = None) -> None:
+        args = list(sys.argv[1:] if argv is None else argv)
+        if self._names_a_subsystem_option(args):
+            self.load_subsystem_classes()
+        super().parse_command_line(args)
 
     def update_config(self, config: Config) -> None:
         """Apply `config`, reading the old `RunnerApp.<name>` keys of moved options as the new ones."""

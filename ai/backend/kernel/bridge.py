@@ -9,7 +9,6 @@ import asyncio
 import base64
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
@@ -19,6 +18,7 @@ from zmq.utils.monitor import parse_monitor_message
 from .agentlink import AgentLink
 from .kernels import KernelHub
 from .outbox import Outbox
+from .queryexec import IDLE_GRACE, QueryExecution as _Execution  # noqa: F401 (IDLE_GRACE: its home was here)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ MEDIA_PREFERENCE = (
 )
 _BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
-IDLE_GRACE = 3.0  # seconds an execution may wait for its idle status after the execute_reply
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
 
@@ -119,28 +118,6 @@ def cursor_from_payload(payload: dict[str, Any]) -> tuple[str, int]:
     return code, len(code)
 
 
-@dataclass
-class _Execution:
-    msg_id: str
-    done: asyncio.Future[None]
-    exit_code: int = 0
-    idle: bool = False
-    replied: bool = False
-    died: bool = False
-    input_waiter: asyncio.Task[None] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def give_up_on_idle(self) -> None:
-        if not self.done.done():
-            log.warning("no idle status %.0f s after the execute_reply of %s; finishing", IDLE_GRACE, self.msg_id)
-            self.idle = True
-            self.check_done()
-
-    def check_done(self) -> None:
-        if (self.died or (self.idle and self.replied)) and not self.done.done():
-            self.done.set_result(None)
-
-
 class QueryBridge:
     """Runs `code` ops on one kernel and translates its messages into agent frames."""
 
@@ -162,6 +139,10 @@ class QueryBridge:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=False)
+        # iopub is PUB/SUB: a full queue drops the kernel's messages. While a slow agent holds the
+        # pump, its output waits in our queue instead of being lost (libzmq applies this to the
+        # connected pipe).
+        self.client.iopub_channel.socket.rcvhwm = 0
         # The kernel drops an input_request sent before our stdin socket finished connecting:
         # watch that connection (the kernel binds ~0.5 s after launch, so no event is missed).
         monitor = self.client.stdin_channel.socket.get_monitor_socket(
@@ -169,7 +150,7 @@ class QueryBridge:
         )
         self._pumps = [
             asyncio.create_task(self._watch_stdin(monitor), name="bridge-stdin-monitor"),
-            asyncio.create_task(self._pump(self.client.iopub_channel, self._on_iopub), name="bridge-iopub"),
+            asyncio.create_task(self._pump(self.client.iopub_channel, self._on_iopub_tracked), name="bridge-iopub"),
             asyncio.create_task(self._pump(self.client.shell_channel, self._on_shell), name="bridge-shell"),
             asyncio.create_task(self._pump(self.client.stdin_channel, self._on_stdin), name="bridge-stdin"),
         ]
@@ -305,8 +286,21 @@ class QueryBridge:
                 execution.exit_code = 1
             execution.replied = True
             execution.check_done()
-            if not execution.idle:  # never wait forever for an idle status that got lost
-                asyncio.get_running_loop().call_later(IDLE_GRACE, execution.give_up_on_idle)
+            if not execution.idle:
+                execution.arm_idle_grace()
+
+    async def _on_iopub_tracked(self, msg: dict[str, Any]) -> None:
+        """`_on_iopub`, telling the running query while its output is being handed to the agent
+        (the idle wait, `_Execution.arm_idle_grace`)."""
+        execution = self._current
+        if execution is None or msg.get("parent_header", {}).get("msg_id") != execution.msg_id:
+            await self._on_iopub(msg)
+            return
+        execution.output_started()
+        try:
+            await self._on_iopub(msg)
+        finally:
+            execution.output_ended()
 
     async def _on_iopub(self, msg: dict[str, Any]) -> None:
         parent_id = msg.get("parent_header", {}).get("msg_id")

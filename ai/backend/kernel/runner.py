@@ -17,26 +17,28 @@ import signal
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
-from jupyter_core.utils import ensure_dir_exists
 
 from . import protocol
 from .agentlink import SocketAgentLink
 from .app import RunnerApp
-from .batch import BatchExecutor
-from .bridge import QueryBridge
 from .environment import build_child_env, read_environ_txt, read_intrinsic_ports
 from .gateway.config import GatewayConfig
-from .kernels import KernelHub
 from .languages import BatchContext, Language, get_language
 from .ops import FINISH_FRAME, OPS, Mode
 from .procfacts import return_large_buffers_to_the_os, set_process_name
-from .services.manager import ServiceManager
+
+if TYPE_CHECKING:
+    from .batch import BatchExecutor
+    from .bridge import QueryBridge
+    from .kernels import KernelHub
+    from .services.manager import ServiceManager
 
 log = logging.getLogger(__name__)
+from .subsystems import EARLY_OPS, bounded, make_batch_and_services, make_hub
 
 
 class StartupError(Exception):
@@ -64,16 +66,12 @@ class Runner:
         )
         self.intrinsic_ports = read_intrinsic_ports(self.config_dir / "intrinsic-ports.json")
         self.runtime_path = self.language.resolve_runtime(app.runtime_path_arg)
-        ensure_dir_exists(app.runtime_dir, 0o700)  # connection files go there; a fresh HOME lacks it
-        self.hub = KernelHub(parent=app, connection_dir=app.runtime_dir, default_cwd=str(self.work_dir))
         self.link = SocketAgentLink()
-        self.batch = BatchExecutor(self.link, parent=app, language=self.language, work_dir=self.work_dir,
-                                   runtime_path=self.runtime_path, child_env=self.child_env)
         self.gateway_config = GatewayConfig(parent=app)
-        self.services = ServiceManager(
-            self.link, parent=app, lang=self.lang, work_dir=self.work_dir, config_dir=self.config_dir,
-            runtime_path=self.runtime_path, child_env=self.child_env, intrinsic_ports=self.intrinsic_ports,
-            gateway_token=self.gateway_config.token)
+        self.hub: KernelHub | None = None  # these three: made once the agent sockets are bound
+        self.batch: BatchExecutor | None = None
+        self.services: ServiceManager | None = None
+        self._subsystems_ready = asyncio.Event()
         # op -> the method serving it (ipykernel's shell_handlers pattern); the table is ops.OPS
         self._handlers = {name: getattr(self, op.handler) for name, op in OPS.items()}
         self.gateway_url: str | None = None
@@ -104,6 +102,13 @@ class Runner:
             log.exception("background task %s failed", name)
 
     # ---- start-up --------------------------------------------------------------------------
+    async def _make_batch_and_services(self) -> None:
+        self.batch, self.services = await make_batch_and_services(
+            self.app, self.link, self.language, lang=self.lang, work_dir=self.work_dir, config_dir=self.config_dir,
+            child_env=self.child_env, runtime_path=self.runtime_path, intrinsic_ports=self.intrinsic_ports,
+            gateway_token=self.gateway_config.token)
+        self._subsystems_ready.set()
+
     def _bind_sockets(self) -> None:
         ports = {"replin": self.app.replin_port, "replout": self.app.replout_port}
         for key, trait in (("replin", "replin_port"), ("replout", "replout_port")):
@@ -113,24 +118,37 @@ class Runner:
         self._insock = self._ctx.socket(zmq.PULL)
         self._outsock = self._ctx.socket(zmq.PUSH)
         self._insock.linger = 0
+        # at most 16 frames (<= 16 MiB) wait in ZeroMQ for a slow agent; query output beyond that
+        # waits in the bridge's outbox, batch output in the child's pipe (docs/query-mode.md#slow-agents)
+        self._outsock.sndhwm = 16
         self._insock.bind(f"tcp://{self.app.bind_ip}:{ports['replin']}")
         self._outsock.bind(f"tcp://{self.app.bind_ip}:{ports['replout']}")
         self.link.attach(self._outsock)
         log.info("serving the agent on %s:%d (in) / %d (out)", self.app.bind_ip, ports["replin"], ports["replout"])
 
-    async def _start_main_kernel(self) -> QueryBridge | None:
+    def _main_kernel_argv(self) -> asyncio.Future[list[str]] | None:
+        """The language's argv for the main kernel, worked out in a thread from now on (Python may ask
+        RUNTIME_PATH for ipykernel: one more interpreter start, overlapped); None: the kernelspec's."""
+        name = self.app.kernel_name or self.language.kernelspec
+        if not name or name != self.language.kernelspec or self.language.kernel_argv is None:
+            return None
+        return asyncio.ensure_future(asyncio.to_thread(self.language.kernel_argv, self.runtime_path,
+                                                       dict(self.child_env)))
+
+    async def _start_main_kernel(self, argv_future: asyncio.Future[list[str]] | None) -> QueryBridge | None:
         name = self.app.kernel_name or self.language.kernelspec
         if not name:
             self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
             return None
         try:
-            if name == self.language.kernelspec and self.language.kernel_argv is not None:
-                argv = await asyncio.to_thread(self.language.kernel_argv, self.runtime_path, self.child_env)
-                self.hub.kernel_spec_manager.argv_overrides = {name: argv}
+            if argv_future is not None:
+                self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
             env = dict(self.child_env)
             env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
             kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
             self.hub.main_kernel_id = kernel_id
+            from .bridge import QueryBridge
+
             bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
                                  complete_timeout=self.app.complete_timeout)
             await bridge.start()
@@ -177,9 +195,15 @@ class Runner:
         receiver = asyncio.create_task(self._receive_loop(), name="receive-loop")
         worker: asyncio.Task[None] | None = None
         try:
-            await self._run_step("language setup", self._run_language_setup())
+            # overlapped: the kernel's argv, the language setup and the imports of the subsystems
+            argv_future = self._main_kernel_argv()
+            setup = asyncio.ensure_future(self._run_step("language setup", self._run_language_setup()))
+            self.hub = await make_hub(self.app, runtime_dir=self.app.runtime_dir, work_dir=self.work_dir,
+                                      with_gateway=bool(self.gateway_config.port))
+            await setup
             await self._start_gateway()  # before the kernel: a gateway that cannot listen ends the runner
-            self._bridge = asyncio.ensure_future(self._start_main_kernel())
+            self._bridge = asyncio.ensure_future(self._start_main_kernel(argv_future))
+            await self._make_batch_and_services()
             await self._run_step("batch input socket", self.batch.start())
             await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
             bootstrap = self.work_dir / "bootstrap.sh"
@@ -218,6 +242,8 @@ class Runner:
         op = OPS[request.op]
         if request.error:
             log.warning("bad request: %s", request.error)
+        if request.op not in EARLY_OPS and op.mode is not Mode.QUEUED:
+            await self._subsystems_ready.wait()
         if op.mode is Mode.QUEUED:
             self.link.enqueue(request)  # a bad one is answered in its turn (see _task_loop)
         elif request.error and op.on_bad_request is not None:
@@ -292,10 +318,9 @@ class Runner:
     def _log_event(self, text: str) -> None:
         try:
             event = protocol.parse_json_object(text, "event")
+            log.warning("Agent-notified event: %s %r", event.get("type"), event.get("data"))
         except protocol.ProtocolError as e:
             log.warning("%s", e)
-            return
-        log.warning("Agent-notified event: %s %r", event.get("type"), event.get("data"))
 
     # ---- the serial task queue -------------------------------------------------------------
     async def _task_loop(self) -> None:
@@ -350,29 +375,24 @@ class Runner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        steps: list[Coroutine[Any, Any, Any]] = [self.services.shutdown(), self.batch.shutdown()]
-        if self._gateway is not None:
-            steps.append(self._gateway.close())
-        await self._bounded(asyncio.gather(*steps, return_exceptions=True), budget * 0.6, "services/batch")
-        if self._bridge is not None:
+        if self._bridge is not None:  # first: a flood of kernel output must not slow the rest down
             if not self._bridge.done():
                 self._bridge.cancel()
             else:
                 bridge = self._bridge.result()
                 if bridge is not None:
-                    await self._bounded(bridge.close(), 0.5, "bridge")
-        await self._bounded(self.hub.shutdown_all(now=True), budget * 0.3, "kernels")
+                    await bounded(bridge.close(), 0.5, "bridge")
+        steps: list[Coroutine[Any, Any, Any]] = [s.shutdown() for s in (self.services, self.batch) if s is not None]
+        if self._gateway is not None:
+            steps.append(self._gateway.close())
+        await bounded(asyncio.gather(*steps, return_exceptions=True), budget * 0.6, "services/batch")
+        if self.hub is not None:
+            await bounded(self.hub.shutdown_all(now=True), budget * 0.3, "kernels")
+        self._close_sockets()
+        log.info("bye")
+
+    def _close_sockets(self) -> None:
         if self._outsock is not None:
             self._outsock.close(linger=int(self.app.send_timeout * 1000))
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
-        log.info("bye")
-
-    @staticmethod
-    async def _bounded(awaitable: Any, timeout: float, what: str) -> None:
-        try:
-            await asyncio.wait_for(awaitable, timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            log.warning("shutdown of %s took longer than %.1f s; moving on", what, timeout)
-        except Exception:
-            log.exception("shutdown of %s failed", what)

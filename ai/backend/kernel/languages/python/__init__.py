@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import site
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -59,8 +60,19 @@ def install_sitecustomize(user_site: Path) -> bool:
         return False
 
 
+def own_user_site(env: Mapping[str, str]) -> str | None:
+    """USER_SITE of the runner's own interpreter for a child with `env`, worked out the way `site`
+    does (no interpreter start on the path to the first query: docs/performance.md, "Cold paths")."""
+    if env.get("PYTHONNOUSERSITE") or os.getuid() != os.geteuid() or not hasattr(site, "_get_path"):
+        return None
+    base = env.get("PYTHONUSERBASE") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local")
+    return site._get_path(base)
+
+
 async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
     """The runtime's USER_SITE as the child environment (HOME = work dir) sees it."""
+    if os.path.realpath(runtime) == os.path.realpath(sys.executable):
+        return own_user_site(env)
     try:
         proc = await asyncio.create_subprocess_exec(
             runtime, "-c", "import site; print(site.USER_SITE)", env=env,

@@ -1,0 +1,88 @@
+"""The runner's subsystems, built after the agent sockets are bound (docs/performance.md, "Cold paths").
+
+Answering the agent's `status` needs only zmq and the options; the kernel hub (jupyter_client),
+batch, the query bridge and the services cost more to import than the interpreter takes to start.
+They are imported in a thread, so the receive loop answers `status` meanwhile, the kernel's first
+(it has the longest way to ready), and built on the loop from plain values (docs/architecture.md,
+"Start-up and shutdown order").
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from traitlets.config import Configurable
+
+from .agentlink import AgentLink
+from .languages import Language
+
+if TYPE_CHECKING:
+    from .batch import BatchExecutor
+    from .kernels import KernelHub
+    from .services.manager import ServiceManager
+
+log = logging.getLogger(__name__)
+
+# Imported in a thread once the sockets are bound: first what the main kernel needs (the gateway's
+# server joins them when a port is configured), then, while the kernel starts, batch and services.
+KERNEL_MODULES = ("ai.backend.kernel.kernels", "ai.backend.kernel.bridge")
+GATEWAY_MODULE = "ai.backend.kernel.gateway.app"
+OTHER_MODULES = ("ai.backend.kernel.batch", "ai.backend.kernel.services.manager")
+# Ops the receive loop serves before the subsystems exist; the others wait for them.
+EARLY_OPS = frozenset({"status", "input", "event"})
+
+
+def import_modules(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
+def prepare_kernel_launch(app: Configurable, modules: tuple[str, ...]) -> None:
+    """Import the kernel's modules and make jupyter_client's provisioner factory, which reads the
+    entry points of every installed package (tens of ms, off the loop)."""
+    import_modules(modules)
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    KernelProvisionerFactory.instance(parent=app)
+
+
+async def make_hub(app: Configurable, *, runtime_dir: str, work_dir: Path, with_gateway: bool) -> KernelHub:
+    """The kernel hub, configured by the application `app`, its modules imported in a thread."""
+    await asyncio.to_thread(prepare_kernel_launch, app, KERNEL_MODULES + ((GATEWAY_MODULE,) if with_gateway else ()))
+    from jupyter_core.utils import ensure_dir_exists
+
+    from .kernels import KernelHub
+
+    ensure_dir_exists(runtime_dir, 0o700)  # connection files go there; a fresh HOME lacks it
+    return KernelHub(parent=app, connection_dir=runtime_dir, default_cwd=str(work_dir))
+
+
+async def make_batch_and_services(app: Configurable, link: AgentLink, language: Language, *, lang: str,
+                                  work_dir: Path, config_dir: Path, child_env: dict[str, str], runtime_path: str,
+                                  intrinsic_ports: Mapping[str, int],
+                                  gateway_token: str) -> tuple[BatchExecutor, ServiceManager]:
+    """The batch executor and the service manager, configured by `app`, imported in a thread."""
+    await asyncio.to_thread(import_modules, OTHER_MODULES)
+    from .batch import BatchExecutor
+    from .services.manager import ServiceManager
+
+    batch = BatchExecutor(link, parent=app, language=language, work_dir=work_dir, runtime_path=runtime_path,
+                          child_env=child_env)
+    services = ServiceManager(
+        link, parent=app, lang=lang, work_dir=work_dir, config_dir=config_dir, runtime_path=runtime_path,
+        child_env=child_env, intrinsic_ports=intrinsic_ports, gateway_token=gateway_token)
+    return batch, services
+
+
+async def bounded(awaitable: Any, timeout: float, what: str) -> None:
+    """Await one shutdown step for at most `timeout` s; log (never raise) when it fails or is late."""
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        log.warning("shutdown of %s took longer than %.1f s; moving on", what, timeout)
+    except Exception:
+        log.exception("shutdown of %s failed", what)
