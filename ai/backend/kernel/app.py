@@ -24,7 +24,7 @@ from .gateway.config import GATEWAY_ALIASES, GatewayConfig
 from .options import debug_flag, from_env
 
 # The subsystems' configurable classes, by name. Importing them costs jupyter_client and the
-# services (docs/performance.md, "Cold paths"), so the command line loads them only when it names
+# services (docs/performance.md#cold-paths-runner-start-up-and-first-query), so the command line loads them only when it names
 # one of their options or asks for help; otherwise they are imported after the agent sockets are
 # bound, and read their options from the config (and the environment) as usual.
 SUBSYSTEM_CLASSES = {

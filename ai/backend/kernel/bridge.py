@@ -157,6 +157,11 @@ class QueryBridge:
         self.hub.add_listener(self._on_kernel_event)
         await self.ensure_ready(self.ready_timeout)
 
+    def stop_reading(self) -> None:
+        """Shutdown's first step: no more kernel messages are read (the pumps end at their next await)."""
+        for task in self._pumps:
+            task.cancel()
+
     async def close(self) -> None:
         for task in self._pumps:
             task.cancel()

@@ -30,6 +30,7 @@ from .gateway.config import GatewayConfig
 from .languages import BatchContext, Language, get_language
 from .ops import FINISH_FRAME, OPS, Mode
 from .procfacts import return_large_buffers_to_the_os, set_process_name
+from .subsystems import EARLY_OPS, bounded, guarded, make_batch_and_services, make_hub
 
 if TYPE_CHECKING:
     from .batch import BatchExecutor
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
     from .kernels import KernelHub
     from .services.manager import ServiceManager
 
+
 log = logging.getLogger(__name__)
-from .subsystems import EARLY_OPS, bounded, make_batch_and_services, make_hub
 
 
 class StartupError(Exception):
@@ -87,19 +88,10 @@ class Runner:
         self._outsock: zmq.asyncio.Socket | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(self._guarded(coro, name), name=name)
+        task = asyncio.create_task(guarded(coro, name), name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
-
-    @staticmethod
-    async def _guarded(coro: Coroutine[Any, Any, Any], name: str) -> Any:
-        try:
-            return await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background task %s failed", name)
 
     # ---- start-up --------------------------------------------------------------------------
     async def _make_batch_and_services(self) -> None:
@@ -190,7 +182,7 @@ class Runner:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, self._request_stop, stop)
         self._bind_sockets()
         receiver = asyncio.create_task(self._receive_loop(), name="receive-loop")
         worker: asyncio.Task[None] | None = None
@@ -213,6 +205,17 @@ class Runner:
             await stop.wait()
         finally:
             await self._shutdown(receiver, worker)
+
+    def _request_stop(self, stop: asyncio.Event) -> None:
+        """The signal handler: the bridge stops reading kernel output at once, so that a flood of
+        it does not hold up the shutdown that follows."""
+        stop.set()
+        if (bridge := self._started_bridge()) is not None:
+            bridge.stop_reading()
+
+    def _started_bridge(self) -> QueryBridge | None:
+        done = self._bridge is not None and self._bridge.done() and not self._bridge.cancelled()
+        return self._bridge.result() if done else None  # type: ignore[union-attr]
 
     async def _run_step(self, what: str, coro: Coroutine[Any, Any, Any]) -> None:
         try:
@@ -309,7 +312,7 @@ class Runner:
     async def _interrupt(self) -> None:
         if await self.batch.interrupt():
             return
-        bridge = self._bridge.result() if self._bridge is not None and self._bridge.done() else None
+        bridge = self._started_bridge()
         if bridge is not None:
             await bridge.interrupt()
         elif self._running_op == "code":
@@ -375,13 +378,10 @@ class Runner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._bridge is not None:  # first: a flood of kernel output must not slow the rest down
-            if not self._bridge.done():
-                self._bridge.cancel()
-            else:
-                bridge = self._bridge.result()
-                if bridge is not None:
-                    await bounded(bridge.close(), 0.5, "bridge")
+        if (bridge := self._started_bridge()) is not None:  # first: a flood of output must not slow the rest
+            await bounded(bridge.close(), 0.5, "bridge")
+        elif self._bridge is not None:
+            self._bridge.cancel()
         steps: list[Coroutine[Any, Any, Any]] = [s.shutdown() for s in (self.services, self.batch) if s is not None]
         if self._gateway is not None:
             steps.append(self._gateway.close())

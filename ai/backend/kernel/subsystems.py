@@ -1,4 +1,4 @@
-"""The runner's subsystems, built after the agent sockets are bound (docs/performance.md, "Cold paths").
+"""The runner's subsystems, built after the agent sockets are bound (docs/performance.md).
 
 Answering the agent's `status` needs only zmq and the options; the kernel hub (jupyter_client),
 batch, the query bridge and the services cost more to import than the interpreter takes to start.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,3 +86,13 @@ async def bounded(awaitable: Any, timeout: float, what: str) -> None:
         log.warning("shutdown of %s took longer than %.1f s; moving on", what, timeout)
     except Exception:
         log.exception("shutdown of %s failed", what)
+
+
+async def guarded(coro: Coroutine[Any, Any, Any], name: str) -> Any:
+    """A background task's body: its failure is logged with its name, never lost in a task."""
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s failed", name)

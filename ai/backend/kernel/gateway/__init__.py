@@ -5,7 +5,7 @@ caller's event loop; `python -m ai.backend.kernel.gateway` runs it on its own.
 
 The server (tornado, jupyter_client) is imported on first use of one of its names: the runner reads
 `gateway.config` to parse its options before it binds the agent sockets, and must not pay for
-tornado there (docs/performance.md, "Cold paths").
+tornado there (docs/performance.md#cold-paths-runner-start-up-and-first-query).
 """
 from __future__ import annotations
 

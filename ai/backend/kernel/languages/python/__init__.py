@@ -62,7 +62,7 @@ def install_sitecustomize(user_site: Path) -> bool:
 
 def own_user_site(env: Mapping[str, str]) -> str | None:
     """USER_SITE of the runner's own interpreter for a child with `env`, worked out the way `site`
-    does (no interpreter start on the path to the first query: docs/performance.md, "Cold paths")."""
+    does (no interpreter start on the path to the first query: docs/performance.md#cold-paths-runner-start-up-and-first-query)."""
     if env.get("PYTHONNOUSERSITE") or os.getuid() != os.geteuid() or not hasattr(site, "_get_path"):
         return None
     base = env.get("PYTHONUSERBASE") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local")
