@@ -1,0 +1,109 @@
+"""`RKernel`: the krunner R kernel's Jupyter side (started by r/kernel.py; docs/languages.md#r).
+
+A cell is written to a file and run by `.krb_run(path)` (driver.R): each expression is evaluated
+in the global environment, a visible value is printed into display_data (as IRkernel does), an error ends the
+cell with an `error` reply, warnings are shown as they happen, and every page a plot device
+opened during the cell is sent as image/png display_data. stdout/stderr stream as printed
+(stderr through a FIFO, so `message()` stays stderr); `readline()` reading the console gets an
+input_request; an interrupt is ^C to R, which returns to its prompt with its state kept.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..kernelbase.common import complete_reply
+from ..kernelbase.marker import MarkerReplKernel
+from .early import R_ARGS, r_environment, take_early
+
+log = logging.getLogger(__name__)
+
+
+class RKernel(MarkerReplKernel):
+    implementation = "krunner-bridge-r"
+    language_info = {"name": "R", "mimetype": "text/x-r-source", "file_extension": ".r",
+                     "codemirror_mode": "r", "pygments_lexer": "r"}
+    banner = "R (krunner)"
+    install_hint = "apt-get install r-base-core"
+
+    def spawn_argv(self) -> list[str]:
+        return ["R", *R_ARGS]
+
+    def repl_env(self) -> dict[str, str]:
+        plots = self.tmpdir / "plots"
+        plots.mkdir(exist_ok=True)
+        return r_environment(self.token, str(plots))
+
+    def start_repl(self) -> None:
+        early = take_early()  # an R spawned before ipykernel's imports (kernel.py)
+        child = early.get("child")
+        if child is None or not child.isalive():  # type: ignore[attr-defined]
+            if early:
+                shutil.rmtree(early["scratch"], ignore_errors=True)
+                os.close(early["err_fd"])
+            super().start_repl()
+            return
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.tmpdir, self.token, self.err_fd = early["scratch"], early["token"], early["err_fd"]
+        self.child = child  # type: ignore[assignment]
+        self.wait_prompt(emit=False, timeout=self.startup_timeout)
+
+    def cell_command(self, code: str) -> str:
+        return f'.krb_run("{self.cell_file(code, ".R")}")'
+
+    def result(self, text: str, mime: str = "text/plain") -> None:
+        """A visible value: display_data, as IRkernel sends it (notebooks look the same)."""
+        if not self.silent:
+            self.send_response(self.iopub_socket, "display_data",
+                               {"data": {mime: text}, "metadata": {}})
+
+    def on_line(self, line: str) -> str | None:
+        marker = self.token + ":plot:"
+        idx = line.find(marker)
+        if idx < 0:
+            return super().on_line(line)
+        if idx:
+            self.stream("stdout", line[:idx])
+        mime, _, path = line[idx + len(marker):].rstrip("\n").partition(":")
+        self.display_file(Path(path), mime)
+        return None
+
+    def display_file(self, path: Path, mime: str) -> None:
+        try:
+            data = path.read_bytes()
+            path.unlink()
+        except OSError as exc:
+            log.warning("plot file %s: %s", path, exc)
+            return
+        if not self.silent:
+            self.send_response(self.iopub_socket, "display_data", {
+                "data": {mime: base64.b64encode(data).decode("ascii"), "text/plain": "<plot>"},
+                "metadata": {}})
+
+    # -- completion and is_complete: R's own machinery, through the same console ---------------
+    def helper_file(self, name: str, text: str) -> Path:
+        path = self.tmpdir / name
+        path.write_text(text)
+        return path
+
+    async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        line_start = code.rfind("\n", 0, cursor_pos) + 1
+        line_end = code.find("\n", cursor_pos)
+        line = code[line_start: None if line_end < 0 else line_end]
+        path = self.helper_file("complete.R", line)
+        answer = self.query(f'.krb_complete("{path}", {cursor_pos - line_start})').split("\n")
+        try:
+            start = line_start + int(answer[0])
+        except ValueError:
+            return complete_reply([], cursor_pos, cursor_pos)
+        matches = [m for m in answer[1:] if m.strip()]
+        return complete_reply(matches, start, cursor_pos)
+
+    def is_complete_status(self, code: str) -> str:
+        path = self.helper_file("is_complete.R", code if code.endswith("\n") else code + "\n")
+        status = self.query(f'.krb_is_complete("{path}")').strip()
+        return status if status in {"complete", "incomplete", "invalid"} else "unknown"
