@@ -1,7 +1,8 @@
 # Driver of the krunner R kernel (ai/backend/kernel/languages/r/kernel.py; docs/languages.md#r).
 # R reads this file as its user profile (R_PROFILE_USER), sources the user's own profile, then
 # attaches "tools:krb": the functions the kernel calls, one short console line per request.
-# Reports go to stdout as marker lines `<token>:<kind>:<name>:<text>` (newlines in text as \001).
+# Reports go to stdout as marker lines `<token>:<kind>:<name>:<text>` (newlines in text as \001);
+# an error's text is its message, \002, then what R would print.
 local({
   token <- Sys.getenv("KRB_R_TOKEN")
   plot_dir <- Sys.getenv("KRB_R_PLOT_DIR")
@@ -68,7 +69,7 @@ local({
       }
       TRUE
     }, warning = show_warning), error = function(e) {
-      report("error", "Error", error_text(e))
+      report("error", "Error", paste0(conditionMessage(e), "\002", error_text(e)))
       FALSE
     })
   }
@@ -79,7 +80,7 @@ local({
     exprs <- tryCatch(parse(path, keep.source = FALSE, encoding = "UTF-8"), error = function(e) e)
     if (inherits(exprs, "error")) {
       msg <- sub(paste0(path, ":"), "", conditionMessage(exprs), fixed = TRUE)
-      report("error", "ParseError", paste0("Error: ", msg))
+      report("error", "ParseError", paste0(msg, "\002", "Error: ", msg))
     } else {
       on.exit(flush_plots())
       for (expr in exprs) if (!run_expr(expr)) break
@@ -106,6 +107,13 @@ local({
       if (grepl("unexpected end of input|INCOMPLETE_STRING", msg)) "incomplete" else "invalid"
     })
     cat(status, "\n", sep = "")
+  }
+
+  # readLines("stdin") reads a dup of fd 0, which the kernel cannot tell from a busy R; the
+  # console connection reads the same pty and its reads are answered with an input_request.
+  krb$readLines <- function(con = stdin(), ...) {
+    if (identical(con, "stdin")) con <- stdin()
+    base::readLines(con, ...)
   }
 
   options(prompt = paste0(token, "> "), continue = paste0(token, "+ "), device = plot_device,

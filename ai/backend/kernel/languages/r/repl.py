@@ -84,6 +84,19 @@ class RKernel(MarkerReplKernel):
                 "data": {mime: base64.b64encode(data).decode("ascii"), "text/plain": "<plot>"},
                 "metadata": {}})
 
+    def finish_cell(self, stderr_text: str) -> dict[str, Any]:
+        """An error reply: evalue is R's message, the traceback what R would have printed."""
+        if not self.cell_error:
+            return self.ok()
+        name, value = self.cell_error
+        message, _, shown = value.partition("\x02")
+        return self.fail(name, message.rstrip("\n"), shown.rstrip("\n").splitlines() or [message])
+
+    def died_reply(self) -> dict[str, Any]:
+        if self.cell_error:  # e.g. an error reported, then R exited
+            self.cell_error = (self.cell_error[0], self.cell_error[1].partition("\x02")[2])
+        return super().died_reply()
+
     # -- completion and is_complete: R's own machinery, through the same console ---------------
     def helper_file(self, name: str, text: str) -> Path:
         path = self.tmpdir / name
