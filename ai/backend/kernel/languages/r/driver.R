@@ -25,20 +25,22 @@ local({
     cat(token, ":", kind, ":", name, ":", gsub("\n", "\001", text, fixed = TRUE), "\n", sep = "")
   }
 
-  # A device opened only when the cell plots: R calls getOption("device") lazily.
+  # A device opened only when the cell plots: R calls getOption("device") lazily. Set once
+  # (below): a user who sets another device keeps it.
   plot_device <- function(...) {
-    grDevices::png(file.path(plot_dir, sprintf("cell%d-%%03d.png", state$cell)),
+    grDevices::png(file.path(plot_dir, sprintf("cell%d-dev%d-%%03d.png", state$cell, length(state$devices) + 1L)),
                    width = 7, height = 5, units = "in", res = 96)
     state$devices <- c(state$devices, grDevices::dev.cur())
   }
 
+  # After the cell: close the devices it opened (not the user's own) and report their pages.
   flush_plots <- function() {
-    open <- intersect(state$devices, grDevices::dev.list())
+    opened <- state$devices
     state$devices <- integer(0)
-    if (!length(open)) return(invisible())
-    for (dev in open) grDevices::dev.off(dev)
+    if (!length(opened)) return(invisible())
+    for (dev in intersect(opened, grDevices::dev.list())) grDevices::dev.off(dev)
     files <- list.files(plot_dir, pattern = sprintf("^cell%d-.*[.]png$", state$cell), full.names = TRUE)
-    for (f in sort(files)) if (file.size(f) > 0) report("plot", "image/png", f) else unlink(f)
+    for (f in sort(files)) if (isTRUE(file.size(f) > 0)) report("plot", "image/png", f) else unlink(f)
   }
 
   our_eval <- quote(eval(expr, globalenv()))
@@ -76,7 +78,6 @@ local({
 
   krb$.krb_run <- function(path) {
     state$cell <- state$cell + 1L
-    options(device = plot_device)
     exprs <- tryCatch(parse(path, keep.source = FALSE, encoding = "UTF-8"), error = function(e) e)
     if (inherits(exprs, "error")) {
       msg <- sub(paste0(path, ":"), "", conditionMessage(exprs), fixed = TRUE)
