@@ -6,7 +6,9 @@
 start = `jupyter_client.start_new_kernel` until the kernel_info reply, the two kernels started
         alternately --starts times each;
 cell  = one `execute_interactive` of a trivial cell until execute_reply and idle, the two
-        kernels alternating cell by cell (--cells each, after one warm-up cell).
+        kernels alternating cell by cell (--cells each, after one warm-up cell);
+cpu   = CPU time (user + system) of the kernel's process tree per cell, the figure that load on
+        a shared machine does not change.
 Prints min / median / max per kernel and figure (docs/languages.md#r, bench/README.md "R kernel").
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 KERNELS = {"r": "ours (krunner)", "ir": "IRkernel"}
 
 
@@ -51,13 +54,19 @@ def stop(km: Any, kc: Any) -> None:
     km.shutdown_kernel(now=True)
 
 
-def cell_time(kc: Any, code: str) -> float:
+def cell_time(km: Any, kc: Any, code: str) -> tuple[float, int]:
+    """Wall seconds and CPU clock ticks of the kernel's process tree for one cell."""
+    from ai.backend.kernel.procfacts import cpu_ticks
+
+    pid = km.provisioner.process.pid
+    ticks = cpu_ticks(pid)
     t0 = time.perf_counter()
     reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: None)
     elapsed = time.perf_counter() - t0
+    ticks = cpu_ticks(pid) - ticks
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"{code!r}: {reply['content']}")
-    return elapsed
+    return elapsed, ticks
 
 
 def row(label: str, values: list[float], scale: float, unit: str) -> str:
@@ -85,13 +94,16 @@ def main() -> None:
                 stop(km, kc)
         running = {name: start(name)[1:] for name in KERNELS}
         cells: dict[tuple[str, str], list[float]] = {}
+        ticks: dict[tuple[str, str], int] = {}
         try:
             for code in codes:
-                for name, (_, kc) in running.items():
-                    cell_time(kc, code)  # warm-up
+                for name, (km, kc) in running.items():
+                    cell_time(km, kc, code)  # warm-up
                 for _ in range(args.cells):
-                    for name, (_, kc) in running.items():
-                        cells.setdefault((name, code), []).append(cell_time(kc, code))
+                    for name, (km, kc) in running.items():
+                        elapsed, used = cell_time(km, kc, code)
+                        cells.setdefault((name, code), []).append(elapsed)
+                        ticks[name, code] = ticks.get((name, code), 0) + used
         finally:
             for km, kc in running.values():
                 stop(km, kc)
@@ -99,7 +111,8 @@ def main() -> None:
         for name, label in KERNELS.items():
             print(row(f"start, {label}", starts[name], 1, "s"))
         for (name, code), values in cells.items():
-            print(row(f"{code}, {KERNELS[name]}", values, 1000, "ms"))
+            cpu_ms = ticks[name, code] * 1000 / os.sysconf("SC_CLK_TCK") / len(values)
+            print(row(f"{code}, {KERNELS[name]}", values, 1000, "ms") + f"  cpu {cpu_ms:.1f} ms/cell")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -100,6 +100,9 @@ class RKernelTests(kernellib.LanguageKernelTests):
         self.assertTrue(all(base64.b64decode(p).startswith(PNG_MAGIC) for p in pngs))
         reply, msgs = run_cell(self.kc, "grid::grid.newpage(); grid::grid.rect()")
         self.assertEqual(len(displays(msgs, "image/png")), 1, msgs)
+        for code in ("dev.new(); plot(1); dev.new(); plot(2)", "plot(1); invisible(dev.off()); plot(2)"):
+            reply, msgs = run_cell(self.kc, code)
+            self.assertEqual(len(displays(msgs, "image/png")), 2, (code, msgs))
         reply, msgs = run_cell(self.kc, "x <- 1; x")
         self.assertEqual(displays(msgs, "image/png"), [])
         self.assertEqual(displays(msgs, "text/plain"), ["[1] 1"])
