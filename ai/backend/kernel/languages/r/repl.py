@@ -1,8 +1,8 @@
 """`RKernel`: the krunner R kernel's Jupyter side (started by r/kernel.py; docs/languages.md#r).
 
 A cell is written to a file and run by `.krb_run(path)` (driver.R): each expression is evaluated
-in the global environment, a visible value is printed into display_data (as IRkernel does), an error ends the
-cell with an `error` reply, warnings are shown as they happen, and every page a plot device
+in the global environment, a visible value is printed into display_data (as IRkernel does), an
+error ends the cell with an `error` reply, warnings are shown as they happen, and every page a plot device
 opened during the cell is sent as image/png display_data. stdout/stderr stream as printed
 (stderr through a FIFO, so `message()` stays stderr); `readline()` reading the console gets an
 input_request; an interrupt is ^C to R, which returns to its prompt with its state kept.
