@@ -130,6 +130,15 @@ class RKernelTests(kernellib.LanguageKernelTests):
         self.assertEqual(texts(msgs, "stdout").split(), ["1", "2", "3"])
         self.assertLess(seen[0], 0.4 * 2, "the first line waited for the end of the cell")
 
+    def test_large_output_arrives_whole(self) -> None:
+        """100,000 lines: none lost (one message per line would overrun iopub's queues)."""
+        reply, msgs = run_cell(self.kc, 'cat(sprintf("line %06d", 1:100000), sep = "\\n"); cat("end")',
+                               timeout=120)
+        self.assertEqual(reply["status"], "ok", reply)
+        lines = texts(msgs, "stdout").split("\n")
+        self.assertEqual(lines, [f"line {i:06d}" for i in range(1, 100001)] + ["end"])
+        self.assertLess(len(msgs), 2000)
+
     def test_errors_and_warnings(self) -> None:
         reply, msgs = run_cell(self.kc, 'f <- function() stop("deep"); cat("before\\n"); f(); cat("after")')
         self.assertEqual(reply["status"], "error")

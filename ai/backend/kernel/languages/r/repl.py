@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..kernelbase.marker import MarkerReplKernel
 from .early import R_ARGS, r_environment, take_early
 
 log = logging.getLogger(__name__)
+STDOUT_BATCH = 65536  # characters of whole lines sent as one stream message at most
 
 
 class RKernel(MarkerReplKernel):
@@ -29,6 +31,12 @@ class RKernel(MarkerReplKernel):
                      "codemirror_mode": "r", "pygments_lexer": "r"}
     banner = "R (krunner)"
     install_hint = "apt-get install r-base-core"
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._held_stdout: list[str] = []
+        self._held_size = 0
+        self._prompt: tuple[str, re.Pattern[str]] | None = None
+        super().__init__(**kwargs)
 
     def spawn_argv(self) -> list[str]:
         return ["R", *R_ARGS]
@@ -52,11 +60,60 @@ class RKernel(MarkerReplKernel):
         self.child = child  # type: ignore[assignment]
         self.wait_prompt(emit=False, timeout=self.startup_timeout)
 
+    # -- stdout in one message per read, not per line ------------------------------------------
+    # One stream message per line (the base's way) loses output: a cell printing 10,000 lines
+    # overruns the 1000-message queues of the iopub PUB/SUB sockets and ZeroMQ drops the rest.
+    # Whole lines are held until the end of the read they came in; wait_prompt looks the prompt
+    # up once per read, after handing its lines to on_line, so `prompt_re` sends them. Anything
+    # else (a partial line, stderr, a value, a plot, an error, an input request) sends them first.
+    @property
+    def prompt_re(self) -> re.Pattern[str]:  # type: ignore[override]
+        self.flush_stdout()
+        if self._prompt is None or self._prompt[0] != self.token:
+            self._prompt = (self.token, re.compile(re.escape(self.token) + r"[>+] $"))
+        return self._prompt[1]
+
+    def stream(self, name: str, text: str) -> None:
+        if name == "stdout" and text.endswith("\n"):
+            self._held_stdout.append(text)
+            self._held_size += len(text)
+            if self._held_size >= STDOUT_BATCH:
+                self.flush_stdout()
+            return
+        if name == "stdout" and self._held_stdout:
+            self._held_stdout.append(text)
+            text = ""
+        self.flush_stdout()
+        super().stream(name, text)
+
+    def flush_stdout(self) -> None:
+        if self._held_stdout:
+            text = "".join(self._held_stdout)
+            self._held_stdout.clear()
+            self._held_size = 0
+            super().stream("stdout", text)
+
+    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
+        self.flush_stdout()
+        return super().fail(ename, evalue, traceback)
+
+    def feed_stdin(self) -> None:
+        self.flush_stdout()
+        super().feed_stdin()
+
+    def run_cell(self, code: str) -> dict[str, Any]:
+        try:
+            return super().run_cell(code)
+        finally:
+            self.flush_stdout()
+
+    # -- cells ---------------------------------------------------------------------------------
     def cell_command(self, code: str) -> str:
         return f'.krb_run("{self.cell_file(code, ".R")}")'
 
     def result(self, text: str, mime: str = "text/plain") -> None:
         """A visible value: display_data, as IRkernel sends it (notebooks look the same)."""
+        self.flush_stdout()
         if not self.silent:
             self.send_response(self.iopub_socket, "display_data",
                                {"data": {mime: text}, "metadata": {}})
@@ -79,6 +136,7 @@ class RKernel(MarkerReplKernel):
         except OSError as exc:
             log.warning("plot file %s: %s", path, exc)
             return
+        self.flush_stdout()
         if not self.silent:
             self.send_response(self.iopub_socket, "display_data", {
                 "data": {mime: base64.b64encode(data).decode("ascii"), "text/plain": "<plot>"},
