@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How cost grows with output size and with the number of kernels (docs/performance.md).
+"""How cost grows with output size and with the number of kernels (docs/performance.md#how-cost-grows).
 
     python bench/scaling.py [--sizes 1M,100M,1G] [--runs 3] [--kernels 1,2,4,8] [--quick]
 
@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import re
 import signal
@@ -56,7 +55,8 @@ def children_map() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            kids.setdefault(int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            kids.setdefault(ppid, []).append(int(entry))
         except (OSError, IndexError):
             pass
     return kids
@@ -242,8 +242,8 @@ class Managers:
                                       stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True)
         OWNED_GROUPS.add(self.child.pid)
         self.ask("")
-        assert self.runner.proc is not None
-        self.sides = {"gateway": (self.runner.proc.pid, self.dirs["runtime"]), "mkm": (self.child.pid, self.mkm_runtime)}
+        gateway_pid = self.runner.proc.pid  # type: ignore[union-attr]
+        self.sides = {"gateway": (gateway_pid, self.dirs["runtime"]), "mkm": (self.child.pid, self.mkm_runtime)}
 
     def ask(self, line: str) -> list[str]:
         assert self.child and self.child.stdin and self.child.stdout
@@ -296,8 +296,8 @@ def grow(managers: Managers, name: str, counts: list[int], out: dict, run: int) 
             mems = [tree_mem(p, kids) for p in new]
             figures = {"rss_per_kernel": (proc_field(pid, "VmRSS") - rss0) / k / 1e6,
                        "pss_per_kernel": (proc_field(pid, "Pss", "smaps_rollup") - pss0) / k / 1e6,
-                       "kernel_rss": statistics.median(m[0] for m in mems) / 1e6 if mems else math.nan,
-                       "kernel_pss": statistics.median(m[1] for m in mems) / 1e6 if mems else math.nan}
+                       "kernel_rss": statistics.median(m[0] for m in mems) / 1e6 if mems else float("nan"),
+                       "kernel_pss": statistics.median(m[1] for m in mems) / 1e6 if mems else float("nan")}
             for key, value in figures.items():
                 out.setdefault((name, k, key), []).append(value)
             progress(f"kernels run {run + 1} k={k} {name}: manager +{figures['rss_per_kernel']:.2f} MB RSS per "
