@@ -209,3 +209,65 @@ def test_the_agent_discovers_extracts_and_matches_our_runtimes(venv: Path, tmp_p
         assert m["has_bin_python"] and m["mount_points"], m
     assert report["matches"]["alpine3.17"]["libc"] == "musl"
     assert report["matches"]["debian12"]["libc"] == "glibc"
+
+
+# --- the runtime's start-up hook (builders/lib/runtime_site.py) ---------------------------------
+@pytest.fixture
+def hooked_venv(tmp_path: Path) -> Path:
+    """A venv laid out like the runtime: our package in lib/krunner-bridge, the hook in
+    site-packages, and a stand-in for the agent's package at the mount point."""
+    v = tmp_path / "rt"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True, timeout=120)
+    site = Path(subprocess.run([str(v / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "_krunner_bridge_site.py").write_text((REPO / "builders/lib/runtime_site.py").read_text())
+    (site / "krunner-bridge.pth").write_text("import _krunner_bridge_site\n")
+    ours = v / "lib/krunner-bridge/ai/backend/kernel"
+    ours.mkdir(parents=True)
+    (ours / "__init__.py").write_text("WHO = 'bridge'\n")
+    (ours / "__main__.py").write_text("print('runner bridge')\n")
+    (site / "ai/backend/helpers").mkdir(parents=True)
+    (site / "ai/backend/kernel").mkdir(parents=True)
+    return v
+
+
+def _mount_agent_package(v: Path) -> None:
+    (site,) = v.glob("lib/python3*/site-packages")
+    (site / "ai/backend/kernel/__init__.py").write_text("WHO = 'agent'\n")
+    (site / "ai/backend/kernel/__main__.py").write_text("print('runner agent')\n")
+
+
+def _run(v: Path, *args: str, runner: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "HOME": str(v)}
+    if runner is not None:
+        env["KRUNNER_RUNNER"] = runner
+    return subprocess.run([str(v / "bin/python"), "-s", *args], capture_output=True, text=True, env=env, timeout=60,
+                          cwd=v)  # not the repository: "-c" and "-m" put the cwd first on sys.path
+
+
+def test_hook_puts_our_runner_ahead_of_the_agents_mount(hooked_venv: Path) -> None:
+    _mount_agent_package(hooked_venv)
+    res = _run(hooked_venv, "-c", "import ai.backend.kernel as k, sys; print(k.WHO, sys.dont_write_bytecode)")
+    assert res.stdout.split() == ["bridge", "True"], res.stderr
+    assert _run(hooked_venv, "-m", "ai.backend.kernel").stdout.strip() == "runner bridge"
+
+
+def test_krunner_runner_agent_hands_over_to_the_mounted_runner(hooked_venv: Path) -> None:
+    _mount_agent_package(hooked_venv)
+    res = _run(hooked_venv, "-c", "import ai.backend.kernel as k; print(k.WHO)", runner="agent")
+    assert res.stdout.strip() == "agent", res.stderr
+    assert _run(hooked_venv, "-m", "ai.backend.kernel", runner="agent").stdout.strip() == "runner agent"
+
+
+def test_krunner_runner_agent_without_the_mount_is_a_clear_error(hooked_venv: Path) -> None:
+    res = _run(hooked_venv, "-m", "ai.backend.kernel", "python", runner="agent")
+    assert res.returncode == 78
+    assert "KRUNNER_RUNNER=agent asks for the agent-mounted runner, but nothing is mounted at" in res.stderr
+    # other programs on the runtime's interpreter are not affected
+    assert _run(hooked_venv, "-c", "print('fine')", runner="agent").stdout.strip() == "fine"
+
+
+def test_unknown_krunner_runner_value_is_reported_and_ignored(hooked_venv: Path) -> None:
+    res = _run(hooked_venv, "-c", "import ai.backend.kernel as k; print(k.WHO)", runner="official")
+    assert res.stdout.strip() == "bridge"
+    assert "ignoring KRUNNER_RUNNER='official'" in res.stderr
