@@ -220,7 +220,7 @@ print("    imports ok:", ssl.OPENSSL_VERSION, "| zmq", zmq.zmq_version(), "| sql
     python3 "$BUILDERS_DIR/lib/layoutcheck.py" "$T" --python "$PYV" --runner "$([ "$RUNNER_WHEEL" = none ] && echo 0 || echo 1)" \
         | tee -a "$B/elfcheck.txt" || return 1
     # the agent's command line and environment: bin/python, -s, no LD_LIBRARY_PATH
-    [ "$RUNNER_WHEEL" = none ] || at_prefix "$T" "$PREFIX" env -i PATH=/usr/bin:/bin "$PREFIX/bin/python" -s -c '
+    [ "$RUNNER_WHEEL" = none ] || at_prefix "$T" "$PREFIX" env -i -C / PATH=/usr/bin:/bin "$PREFIX/bin/python" -s -c '
 import ai.backend.kernel as k, sys
 assert k.__file__.startswith(sys.prefix + "/lib/krunner-bridge/"), k.__file__
 assert sys.dont_write_bytecode

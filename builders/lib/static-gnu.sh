@@ -85,7 +85,8 @@ vendor_cxx_runtime() {
         for lib in libstdc++.so.6 libgcc_s.so.1; do
             [ -e "$d/$lib" ] && continue
             for f in "$d"/*.so*; do
-                if objdump -p "$f" 2>/dev/null | grep -q "NEEDED *$lib"; then
+                # not `objdump | grep -q`: with pipefail, grep's early exit can fail the pipeline
+                if grep -q "NEEDED *$lib" <<<"$(objdump -p "$f" 2>/dev/null)"; then
                     cp -L "$GNU_ROOT/usr/lib/$ma/$lib" "$d/$lib" 2>/dev/null || cp -L "$GNU_ROOT/lib/$ma/$lib" "$d/$lib"
                     # so that libstdc++ finds the vendored libgcc_s next to it, too
                     patchelf --set-rpath '$ORIGIN' "$d/$lib"
@@ -100,7 +101,7 @@ vendor_cxx_runtime() {
     while IFS= read -r -d '' f; do
         d=$(dirname "$f")
         for lib in libstdc++.so.6 libgcc_s.so.1; do
-            objdump -p "$f" 2>/dev/null | grep -q "NEEDED *$lib" || continue
+            grep -q "NEEDED *$lib" <<<"$(objdump -p "$f" 2>/dev/null)" || continue
             [ -e "$d/$lib" ] && continue
             cp -L "$GNU_ROOT/usr/lib/$ma/$lib" "$d/$lib" 2>/dev/null || cp -L "$GNU_ROOT/lib/$ma/$lib" "$d/$lib"
             patchelf --set-rpath '$ORIGIN' "$d/$lib"
