@@ -273,3 +273,18 @@ def test_unknown_krunner_runner_value_is_reported_and_ignored(hooked_venv: Path)
     res = _run(hooked_venv, "-c", "import ai.backend.kernel as k; print(k.WHO)", runner="official")
     assert res.stdout.strip() == "bridge"
     assert "ignoring KRUNNER_RUNNER='official'" in res.stderr
+
+
+def test_hook_gives_an_argv0_without_a_path_a_real_executable(hooked_venv: Path) -> None:
+    """backend.ai-kernel re-executes itself with argv[0] `bai-krunner` and PYTHONHOME=sys.prefix:
+    sys.executable is then '' and every kernel launch fails. A venv cannot re-create that start
+    (its prefix comes from the executable's path), so the hook's repair is called directly here;
+    the agent-layout stage of builders/test.sh runs the real re-exec on the real runtime."""
+    code = ("import sys, _krunner_bridge_site as hook; sys.prefix = sys.argv[1]; sys.executable = ''; "
+            "hook._fix_executable(); print(sys.executable)")
+    fake_prefix = hooked_venv / "prefix"
+    (fake_prefix / "bin").mkdir(parents=True)
+    exe = fake_prefix / "bin" / ("python%d.%d" % sys.version_info[:2])
+    exe.symlink_to(sys.executable)
+    res = _run(hooked_venv, "-c", code, str(fake_prefix))
+    assert res.stdout.strip() == str(exe), res.stderr

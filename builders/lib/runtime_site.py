@@ -31,8 +31,18 @@ def _launches_runner() -> bool:
         or "-mai.backend.kernel" in argv
 
 
+def _fix_executable() -> None:
+    """A process started with an argv[0] that is no path (backend.ai-kernel re-executes itself as
+    `bai-krunner`) gets an empty sys.executable, and every kernel it launches through it fails."""
+    if not sys.executable:
+        candidate = os.path.join(sys.prefix, "bin", "python%d.%d" % sys.version_info[:2])
+        if os.access(candidate, os.X_OK):
+            sys.executable = candidate
+
+
 def install() -> None:
     sys.dont_write_bytecode = True
+    _fix_executable()
     site_packages = _site_packages()
     ours = os.path.join(sys.prefix, "lib", "krunner-bridge")
     choice = os.environ.get(ENV, "").strip().lower() or "bridge"
