@@ -36,7 +36,7 @@ def check(tree: Path, pyv: str, runner: bool) -> list[str]:
         for ns in ("ai/__init__.py", "ai/backend/__init__.py"):
             if (base / ns).exists():
                 problems.append(f"{(base / ns).relative_to(tree)} makes a namespace package a regular one")
-    if not (site / "krunner-bridge.pth").is_file() or not (site / "_krunner_bridge_site.py").is_file():
+    if runner and not ((site / "krunner-bridge.pth").is_file() and (site / "_krunner_bridge_site.py").is_file()):
         problems.append("the start-up hook (krunner-bridge.pth, _krunner_bridge_site.py) is missing")
     if runner and not (tree / "lib/krunner-bridge/ai/backend/kernel/__init__.py").is_file():
         problems.append("lib/krunner-bridge/ai/backend/kernel is missing")

@@ -185,11 +185,10 @@ agent_layout() {
     done
     # the runner's metadata goes along, so importlib.metadata finds it where the code is
     for d in "$site"/krunner_bridge-*.dist-info; do [ -d "$d" ] && mv "$d" "$ours/"; done
+    [ "$RUNNER_WHEEL" != none ] || return 0    # no runner: no hook (it would only complain)
+    [ -f "$ours/ai/backend/kernel/__init__.py" ] || { echo "the runner package is missing from the runtime" >&2; return 1; }
     install -m644 "$BUILDERS_DIR/lib/runtime_site.py" "$site/_krunner_bridge_site.py"
     echo "import _krunner_bridge_site" >"$site/krunner-bridge.pth"
-    if [ "$RUNNER_WHEEL" != none ] && [ ! -f "$ours/ai/backend/kernel/__init__.py" ]; then
-        echo "the runner package is missing from the runtime" >&2; return 1
-    fi
 }
 
 finish_tree() {
