@@ -225,6 +225,12 @@ assert k.__file__.startswith(sys.prefix + "/lib/krunner-bridge/"), k.__file__
 assert sys.dont_write_bytecode
 print("    agent command line: bin/python -s imports ai.backend.kernel from", k.__file__.rsplit("/", 4)[0])
 ' | tee -a "$B/elfcheck.txt" || return 1
+    # the agent set: what the bundled kernelspecs and the agent-mounted runner import
+    [ "$DEP_SET" != agent ] || [ "$RUNNER_WHEEL" = none ] || at_prefix "$T" "$PREFIX" env -i -C / "$PREFIX/bin/python" -s -c '
+import ipykernel, bash_kernel.kernel, octave_kernel.kernel, attrs, janus, namedlist
+import ai.backend.kernel.languages.shell.kernel, ai.backend.kernel.languages.octave.kernel
+print("    agent set: ipykernel", ipykernel.__version__, "+ the shell/octave kernels and the agent runner imports")
+' | tee -a "$B/elfcheck.txt" || return 1
 }
 
 make_archive() {
