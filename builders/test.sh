@@ -154,6 +154,10 @@ print(i["flavour"], i["prefix"], floor, int(ipk), i["python"].rsplit(".", 1)[0] 
         else
             lpath=$(make_rootfs "$lrootfs") || die "could not build rootfs $lrootfs"
             for mode in bridge agent no-mount; do
+                if [ "$mode" = agent ] && [ "$pyv" != 3.13 ]; then
+                    say "$base agent layout (agent): SKIPPED (backend.ai-kernel $AGENT_KERNEL_VERSION needs Python 3.13; this runtime has $pyv)"
+                    continue
+                fi
                 log=$LOG_DIR/$base.agent-layout.$mode.log
                 t0=$(_now)
                 if agent_layout_cell "$tree" "$lpath" "$pyv" "$mode" >"$log" 2>&1; then
