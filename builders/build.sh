@@ -11,9 +11,9 @@ usage() {
 usage: builders/build.sh FLAVOR [options]
 
 FLAVOR
-  static-gnu    CPython 3.11, extension modules builtin, linked in a Debian bullseye build root:
+  static-gnu    CPython, extension modules builtin, linked in a Debian bullseye build root:
                 needs only glibc >= 2.30 at run time (Debian 11+, Ubuntu 20.04+, RHEL 9)
-  static-musl   CPython 3.11 on musl with its own loader as PT_INTERP: runs in any x86_64
+  static-musl   CPython on musl with its own loader as PT_INTERP: runs in any x86_64
                 root filesystem (glibc of any age, Alpine, busybox, an empty one)
 
 options
@@ -22,10 +22,14 @@ options
                         between runs (default: /var/tmp/krunner-builders)
   --prefix PATH         where the runtime is mounted in containers (default: /opt/backend.ai)
   --python SPEC         CPython source: a Debian source package PKG[=VERSION] (default
-                        python3.11: its newest version whose patches download; Debian's upstream
-                        backports are applied) or a path to a CPython source tarball (no patches)
-  --deps SET            runner (default) or runner+ipykernel (for images without a Python);
-                        the list is read from setup.cfg's install_requires
+                        python3.13, from trixie; python3.11 from bookworm also works: the newest
+                        version whose patches download; Debian's upstream backports are applied)
+                        or a path to a CPython 3.11/3.13 source tarball (no patches)
+  --deps SET            agent (default: the runner, ipykernel, what the bundled kernelspecs
+                        import, and what the agent-mounted runner imports), runner+ipykernel,
+                        or runner; read from setup.cfg (see lib/requirements.py)
+  --no-wheel            do not write the agent plugin wheel next to the archive
+  --public-version V    the wheel's public version (default: see builders/wheel.sh)
   --runner-wheel FILE   install this wheel of the runner; 'build' (default) builds one from
                         this repository; 'none' leaves the runner out
   --xz-level N          xz compression level 0-9 (default 6)
@@ -38,12 +42,14 @@ options
 
 Run as root (unshare -m, mount, chroot, debootstrap). Output:
   OUT/krunner-env.FLAVOR.ARCH.tar.xz  (+ .sha256 and a .json build record)
+  OUT/<distribution>-<version>-py3-none-<platform>.whl: the Backend.AI agent plugin wheel
+  (builders/wheel.sh makes it from existing archives; docs/deployment.md installs it)
 EOF
 }
 
 # ---------------------------------------------------------------- options
 FLAVOUR="" OUT_DIR=$BUILDERS_DIR/out WORK=/var/tmp/krunner-builders PREFIX=/opt/backend.ai
-PYTHON_SPEC=python3.11 DEP_SET=runner RUNNER_WHEEL=build XZ_LEVEL=6 JOBS=2 RELEASE=0 REBUILD=0
+PYTHON_SPEC=python3.13 DEP_SET=agent RUNNER_WHEEL=build WHEEL=1 PUBLIC_VERSION="" XZ_LEVEL=6 JOBS=2 RELEASE=0 REBUILD=0
 LABEL=$(cat "$BUILDERS_DIR/VERSION")
 while [ $# -gt 0 ]; do
     case $1 in
@@ -60,13 +66,15 @@ while [ $# -gt 0 ]; do
         --release) RELEASE=1 ;;
         --smoke) XZ_LEVEL=1 ;;
         --rebuild) REBUILD=1 ;;
+        --no-wheel) WHEEL=0 ;;
+        --public-version) PUBLIC_VERSION=$2; shift ;;
         static-gnu|static-musl) [ -z "$FLAVOUR" ] || die "only one FLAVOR"; FLAVOUR=$1 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
     shift
 done
 [ -n "$FLAVOUR" ] || { usage >&2; exit 2; }
-case $DEP_SET in runner|runner+ipykernel) ;; *) die "--deps must be runner or runner+ipykernel" ;; esac
+case $DEP_SET in runner|runner+ipykernel|agent) ;; *) die "--deps must be agent, runner+ipykernel or runner" ;; esac
 [[ $XZ_LEVEL =~ ^[0-9]$ ]] || die "--xz-level must be 0-9"
 [[ $PREFIX == /* ]] || die "--prefix must be absolute"
 case $RUNNER_WHEEL in build|none) ;; *) [ -f "$RUNNER_WHEEL" ] || die "no such wheel: $RUNNER_WHEEL"
@@ -101,5 +109,9 @@ stage "packages"        install_packages
 stage "finish tree"     finish_tree
 stage "verify"          verify_tree
 stage "archive"         make_archive
+if [ "$WHEEL" = 1 ]; then
+    [ "$PREFIX" = /opt/backend.ai ] || die "the agent plugin wheel needs --prefix /opt/backend.ai (or pass --no-wheel)"
+    stage "wheel"       make_plugin_wheel
+fi
 stage_summary
 say "wrote $ARCHIVE ($(human_size "$ARCHIVE"), $(du -sh --apparent-size "$T" | cut -f1) unpacked)"

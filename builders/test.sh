@@ -8,6 +8,8 @@ BUILDERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$BUILDERS_DIR/lib/common.sh"
 # shellcheck source=lib/rootfs.sh
 source "$BUILDERS_DIR/lib/rootfs.sh"
+# shellcheck source=lib/agent_layout.sh
+source "$BUILDERS_DIR/lib/agent_layout.sh"
 
 usage() {
     cat <<EOF
@@ -21,19 +23,23 @@ options
   --rootfs LIST   comma-separated subset of the root filesystems above
   --smoke         only the rootfs that need no download: ${ROOTFS_SMOKE[*]}
   --no-runner     skip the runner status/query check
+  --no-agent-layout  skip the agent-layout stage (the runtime started as a Backend.AI agent
+                  starts it, with backend.ai-kernel $AGENT_KERNEL_VERSION mounted over its mount points,
+                  driven by the agent's own client; static-gnu in tiny-glibc, static-musl in musl)
   --work DIR      work directory (default: /var/tmp/krunner-builders)
   -h, --help      this text
 Prints one line per cell and "matrix: N passed, N failed"; exits 1 if any cell is unexpected.
 EOF
 }
 
-WORK=/var/tmp/krunner-builders ROOTFS_LIST=("${ROOTFS_ALL[@]}") RUNNER=1 TARBALLS=()
+WORK=/var/tmp/krunner-builders ROOTFS_LIST=("${ROOTFS_ALL[@]}") RUNNER=1 AGENT_LAYOUT=1 TARBALLS=()
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) usage; exit 0 ;;
         --rootfs) IFS=, read -r -a ROOTFS_LIST <<<"$2"; shift ;;
         --smoke) ROOTFS_LIST=("${ROOTFS_SMOKE[@]}") ;;
         --no-runner) RUNNER=0 ;;
+        --no-agent-layout) AGENT_LAYOUT=0 ;;
         --work) WORK=$2; shift ;;
         -*) usage >&2; die "unknown option $1" ;;
         *) TARBALLS+=("$(realpath "$1")") ;;
@@ -42,7 +48,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#TARBALLS[@]} -gt 0 ] || { usage >&2; exit 2; }
 need_root
-need_tools unshare:util-linux chroot:coreutils xz:xz-utils patchelf:patchelf busybox:busybox-static strings:binutils
+need_tools unshare:util-linux chroot:coreutils xz:xz-utils patchelf:patchelf busybox:busybox-static strings:binutils ip:iproute2
 python3 -c 'import zmq, msgpack' 2>/dev/null || die "the host python3 needs pyzmq and msgpack (runner probe)"
 mkdir -p "$WORK"; WORK=$(realpath "$WORK")
 TAG=test LOG_DIR=$WORK/logs/test
@@ -110,12 +116,12 @@ for tarball in "${TARBALLS[@]}"; do
     t0=$(_now)
     tar -xf "$tarball" -C "$tree"
     [ -f "$tree/.krunner-env.json" ] || die "$tarball has no .krunner-env.json: not a runtime archive"
-    read -r flavour prefix floor query < <(python3 -c '
+    read -r flavour prefix floor query pyv < <(python3 -c '
 import json, sys
 i = json.load(open(sys.argv[1]))
 floor = i.get("max_glibc_symbol", "GLIBC_0").replace("GLIBC_", "")
 ipk = any(d.lower().startswith("ipykernel==") for d in i["distributions"])
-print(i["flavour"], i["prefix"], floor, int(ipk))' "$tree/.krunner-env.json")
+print(i["flavour"], i["prefix"], floor, int(ipk), i["python"].rsplit(".", 1)[0] if i["python"].count(".") > 1 else i["python"])' "$tree/.krunner-env.json")
     say "$base: $flavour, prefix $prefix, unpacked in $(_secs "$t0" "$(_now)") s ($(du -sh --apparent-size "$tree" | cut -f1))"
     if python3 "$BUILDERS_DIR/lib/elfcheck.py" --flavour "$flavour" "$tree" "$prefix" >"$LOG_DIR/$base.elfcheck" 2>&1; then
         passed=$((passed + 1)); RESULTS+=("$base elfcheck PASS"); sed 's/^/    /' "$LOG_DIR/$base.elfcheck"
@@ -141,6 +147,30 @@ print(i["flavour"], i["prefix"], floor, int(ipk))' "$tree/.krunner-env.json")
         sed 's/^/      | /' "$log"
         RESULTS+=("$base $name ${verdict%% *}")
     done
+    if [ "$AGENT_LAYOUT" = 1 ]; then
+        lrootfs=tiny-glibc; [ "$flavour" = static-musl ] && lrootfs=musl
+        if [ "$prefix" != /opt/backend.ai ] || [ "$query" != 1 ] || [ ! -d "$tree/lib/krunner-bridge/ai/backend/kernel" ]; then
+            say "$base agent layout: SKIPPED (needs prefix /opt/backend.ai, ipykernel and the runner in lib/krunner-bridge)"
+        else
+            lpath=$(make_rootfs "$lrootfs") || die "could not build rootfs $lrootfs"
+            for mode in bridge agent no-mount; do
+                if [ "$mode" = agent ] && [ "$pyv" != 3.13 ]; then
+                    say "$base agent layout (agent): SKIPPED (backend.ai-kernel $AGENT_KERNEL_VERSION needs Python 3.13; this runtime has $pyv)"
+                    continue
+                fi
+                log=$LOG_DIR/$base.agent-layout.$mode.log
+                t0=$(_now)
+                if agent_layout_cell "$tree" "$lpath" "$pyv" "$mode" >"$log" 2>&1; then
+                    verdict=PASS; passed=$((passed + 1))
+                else
+                    verdict=FAIL; failed=$((failed + 1))
+                fi
+                say "$base agent layout ($mode, in $lrootfs): $verdict [$(_secs "$t0" "$(_now)")s]"
+                sed 's/^/      | /' "$log"
+                RESULTS+=("$base agent-layout-$mode $verdict")
+            done
+        fi
+    fi
     rm -rf "$WORK/test/$base"
 done
 

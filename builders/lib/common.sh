@@ -94,6 +94,21 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 }
 
+apt_trixie_sources() {  # python3.13 (trixie is the oldest suite that has it)
+    local m; m=$(debian_mirror)
+    apt_private trixie-src "Types: deb-src
+URIs: $m
+Suites: trixie trixie-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: ${m%/debian}/debian-security
+Suites: trixie-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+}
+
 # fetch_source PKG[=VER] WANT_DEBIAN(0|1): download PKG's orig tarball (and, if asked, its
 # .debian.tar.*) into $SRC_DIR, checked against the Sources index hashes. Prints the orig path.
 # Uses --print-uris + apt-helper so a missing .dsc (seen for security uploads) is not fatal.

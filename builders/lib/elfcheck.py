@@ -36,6 +36,12 @@ def elf_files(tree: Path) -> list[Path]:
     return sorted(found)
 
 
+def interpreter(tree: Path) -> Path:
+    """bin/python3.X (the real file; bin/python and bin/python3 are symlinks to it)."""
+    found = sorted(p for p in (tree / "bin").glob("python3.*") if not p.is_symlink() and p.name[8:].isdigit())
+    return found[-1] if found else tree / "bin" / "python3"
+
+
 def patchelf(*args: str) -> str:
     return subprocess.run(["patchelf", *args], check=True, capture_output=True, text=True).stdout.strip()
 
@@ -73,10 +79,10 @@ def check_musl(tree: Path, prefix: str, files: list[Path]) -> list[str]:
     """The interpreter uses our loader; NEEDED entries resolve to libc or via $ORIGIN."""
     problems = []
     loader = f"{prefix}/lib/ld-musl-x86_64.so.1"
-    python = tree / "bin" / "python3.11"
+    python = interpreter(tree)
     interp = patchelf("--print-interpreter", str(python))
     if interp != loader:
-        problems.append(f"bin/python3.11: PT_INTERP is {interp}, expected {loader}")
+        problems.append(f"bin/{python.name}: PT_INTERP is {interp}, expected {loader}")
     for path in files:
         try:
             needed = patchelf("--print-needed", str(path)).split()
@@ -108,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     files = elf_files(args.tree)
     if args.flavour == "static-gnu":
         problems = check_gnu(args.tree, files)
-        floor = max_glibc_version(args.tree / "bin" / "python3.11")
+        floor = max_glibc_version(interpreter(args.tree))
         print(f"    elfcheck: {len(files)} ELF files, ldd shows only glibc and in-tree libraries"
               if not problems else f"    elfcheck: {len(problems)} problems in {len(files)} ELF files")
-        print(f"    bin/python3.11 needs at most {floor}")
+        print(f"    bin/{interpreter(args.tree).name} needs at most {floor}")
     else:
         problems = check_musl(args.tree, args.prefix, files)
-        print(f"    elfcheck: {len(files)} ELF files; PT_INTERP of bin/python3.11 is "
+        print(f"    elfcheck: {len(files)} ELF files; PT_INTERP of bin/{interpreter(args.tree).name} is "
               f"{args.prefix}/lib/ld-musl-x86_64.so.1; all NEEDED resolve in-tree or to musl libc"
               if not problems else f"    elfcheck: {len(problems)} problems in {len(files)} ELF files")
     for p in problems:

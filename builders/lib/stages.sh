@@ -18,15 +18,28 @@ fetch_any() {
     return 1
 }
 
+# Debian source packages of CPython come from bookworm (python3.11) or trixie (python3.13).
+apt_python_sources() {
+    case $1 in
+        python3.11*) apt_bookworm_sources ;;
+        *) apt_trixie_sources ;;
+    esac
+}
+
 fetch_all_sources() {
-    apt_bookworm_sources || return 1
     if [ -f "$PYTHON_SPEC" ]; then
         PY_ORIG=$(realpath "$PYTHON_SPEC") PY_DEBIAN=""
     else
+        apt_python_sources "$PYTHON_SPEC" || return 1
         local got; got=$(fetch_any "$PYTHON_SPEC" 1) || return 1
         read -r PY_ORIG PY_DEBIAN <<<"$got"
     fi
-    say "    python: $(basename "$PY_ORIG") ${PY_DEBIAN:+ + $(basename "$PY_DEBIAN")}"
+    # X.Y from the tarball's name (python3.13_3.13.5.orig.tar.xz, Python-3.13.5.tar.xz)
+    PYV=$(basename "$PY_ORIG" | grep -oE '3\.[0-9]+\.[0-9]+' | head -n1 | cut -d. -f1-2)
+    [ -n "$PYV" ] || { echo "cannot tell the Python version from $(basename "$PY_ORIG")" >&2; return 1; }
+    case $PYV in 3.11|3.13) ;; *) echo "Python $PYV: only 3.11 and 3.13 are supported" >&2; return 1 ;; esac
+    say "    python $PYV: $(basename "$PY_ORIG") ${PY_DEBIAN:+ + $(basename "$PY_DEBIAN")}"
+    apt_bookworm_sources || return 1
     OPENSSL_ORIG=$(fetch_any openssl 0) || return 1
     say "    openssl: $(basename "$OPENSSL_ORIG")"
     flavour_fetch_sources
@@ -35,11 +48,12 @@ fetch_all_sources() {
 # apply_debian_patches TREE DEBIAN_TARBALL: the upstream backports of debian/patches/series,
 # in order; the Debian-only layout patches listed in debian-only-patches.txt are skipped.
 apply_debian_patches() {
-    local tree=$1 deb=$2 d="$B/debian" p n=0 skipped=0
+    local tree=$1 deb=$2 d="$B/debian" p n=0 skipped=0 skip
+    skip=$(debian_only_patches)
     rm -rf "$d"; mkdir -p "$d"; tar -xf "$deb" -C "$d"
     while read -r p _; do
         case $p in ''|'#'*) continue ;; esac
-        if grep -qxF "$p" "$BUILDERS_DIR/lib/debian-only-patches.txt"; then skipped=$((skipped + 1)); continue; fi
+        if grep -qxF "$p" "$skip"; then skipped=$((skipped + 1)); continue; fi
         patch -d "$tree" -p1 --forward --batch --no-backup-if-mismatch <"$d/debian/patches/$p" \
             >>"$LOG_DIR/patches.log" 2>&1 || { echo "patch $p does not apply (see $LOG_DIR/patches.log)" >&2; return 1; }
         n=$((n + 1))
@@ -48,11 +62,14 @@ apply_debian_patches() {
     PATCHES_APPLIED=$n
 }
 
+# the list of Debian-only patches for this Python version (lib/debian-only-patches.pythonX.Y.txt)
+debian_only_patches() { echo "$BUILDERS_DIR/lib/debian-only-patches.python$PYV.txt"; }
+
 # The installed interpreter (before any pip) is cached under WORK/cpython/KEY, so builds that
 # differ only in their dependency set or runner wheel skip the compile.
 cpython_key() {
     { echo "$FLAVOUR $PREFIX $RELEASE $(basename "$PY_ORIG") $(basename "${PY_DEBIAN:-none}") $(flavour_deps_id)"
-      cat "$BUILDERS_DIR/lib/cpython-build.sh" "$BUILDERS_DIR/lib/debian-only-patches.txt"
+      cat "$BUILDERS_DIR/lib/cpython-build.sh" "$(debian_only_patches)"
       declare -f flavour_build_cpython; } | sha256sum | cut -c1-16
 }
 
@@ -107,7 +124,7 @@ install_packages() {
 }
 
 trim_tree() {
-    local lib=$T/lib/python3.11
+    local lib=$T/lib/python$PYV
     rm -rf "$lib"/{idlelib,tkinter,turtledemo,turtle.py,ensurepip,lib2to3/tests} \
            "$T"/bin/idle3* "$T"/bin/2to3* "$T/share/man"
     # tests of installed distributions (one level below site-packages); nothing imports them
@@ -117,14 +134,14 @@ trim_tree() {
     rm -rf "$lib"/site-packages/debugpy/_vendored/pydevd/pydevd_attach_to_process/{*.so,*.dylib,*.dll,*.exe,*.pdb}
     find "$lib/site-packages" -type f \( -name '*.dll' -o -name '*.exe' -o -name '*.dylib' -o -name '*.pdb' \) -delete
     find "$T" -name __pycache__ -type d -prune -exec rm -rf {} +
-    find "$T" -name '*.a' -path '*/config-3.11*' -delete
+    find "$T" -name '*.a' -path "*/config-$PYV*" -delete
 }
 
 # Bytecode compiled at the final prefix, checked by hash of nothing (unchecked-hash): the tree
 # is read-only in containers and its archive has fixed mtimes, so timestamp pycs would be stale.
 compile_bytecode() {
     at_prefix "$T" "$PREFIX" "$PREFIX/bin/python3" -E -s -m compileall -q -j "$JOBS" \
-        --invalidation-mode unchecked-hash "$PREFIX/lib/python3.11" || \
+        --invalidation-mode unchecked-hash "$PREFIX/lib/python$PYV" "$PREFIX/lib/krunner-bridge" || \
         echo "note: some files did not compile (kept as source)"
 }
 
@@ -153,8 +170,30 @@ print(json.dumps(info, indent=2, sort_keys=True))
     cp "$B/krunner-env.json" "$T/.krunner-env.json"
 }
 
+# The layout a Backend.AI agent expects (docs/deployment.md): bin/python; our runner in
+# lib/krunner-bridge, put ahead of site-packages by a start-up hook; the agent's mount points
+# site-packages/ai/backend/{kernel,helpers} left as empty directories.
+agent_layout() {
+    local site=$T/lib/python$PYV/site-packages ours=$T/lib/krunner-bridge d
+    [ -e "$T/bin/python" ] || ln -s "python$PYV" "$T/bin/python"
+    rm -rf "$ours"; mkdir -p "$ours/ai/backend"
+    for d in kernel helpers; do
+        if [ -d "$site/ai/backend/$d" ]; then
+            mv "$site/ai/backend/$d" "$ours/ai/backend/$d"
+        fi
+        mkdir -p "$site/ai/backend/$d"
+    done
+    # the runner's metadata goes along, so importlib.metadata finds it where the code is
+    for d in "$site"/krunner_bridge-*.dist-info; do [ -d "$d" ] && mv "$d" "$ours/"; done
+    [ "$RUNNER_WHEEL" != none ] || return 0    # no runner: no hook (it would only complain)
+    [ -f "$ours/ai/backend/kernel/__init__.py" ] || { echo "the runner package is missing from the runtime" >&2; return 1; }
+    install -m644 "$BUILDERS_DIR/lib/runtime_site.py" "$site/_krunner_bridge_site.py"
+    echo "import _krunner_bridge_site" >"$site/krunner-bridge.pth"
+}
+
 finish_tree() {
     trim_tree
+    agent_layout || return 1
     flavour_finish || return 1
     logged compileall compile_bytecode || return 1
     write_label || return 1
@@ -177,6 +216,21 @@ import ssl, zlib, sqlite3, bz2, lzma, ctypes, hashlib, uuid, decimal, json, asyn
 import zmq, msgpack, tornado, traitlets, jupyter_client, pexpect
 print("    imports ok:", ssl.OPENSSL_VERSION, "| zmq", zmq.zmq_version(), "| sqlite", sqlite3.sqlite_version)
 ' | tee -a "$B/elfcheck.txt" || return 1
+    python3 "$BUILDERS_DIR/lib/layoutcheck.py" "$T" --python "$PYV" --runner "$([ "$RUNNER_WHEEL" = none ] && echo 0 || echo 1)" \
+        | tee -a "$B/elfcheck.txt" || return 1
+    # the agent's command line and environment: bin/python, -s, no LD_LIBRARY_PATH
+    [ "$RUNNER_WHEEL" = none ] || at_prefix "$T" "$PREFIX" env -i -C / PATH=/usr/bin:/bin "$PREFIX/bin/python" -s -c '
+import ai.backend.kernel as k, sys
+assert k.__file__.startswith(sys.prefix + "/lib/krunner-bridge/"), k.__file__
+assert sys.dont_write_bytecode
+print("    agent command line: bin/python -s imports ai.backend.kernel from", k.__file__.rsplit("/", 4)[0])
+' | tee -a "$B/elfcheck.txt" || return 1
+    # the agent set: what the bundled kernelspecs and the agent-mounted runner import
+    [ "$DEP_SET" != agent ] || [ "$RUNNER_WHEEL" = none ] || at_prefix "$T" "$PREFIX" env -i -C / "$PREFIX/bin/python" -s -c '
+import ipykernel, bash_kernel.kernel, octave_kernel.kernel, attrs, janus, namedlist
+import ai.backend.kernel.languages.shell.kernel, ai.backend.kernel.languages.octave.kernel
+print("    agent set: ipykernel", ipykernel.__version__, "+ the shell/octave kernels and the agent runner imports")
+' | tee -a "$B/elfcheck.txt" || return 1
 }
 
 make_archive() {
@@ -184,4 +238,11 @@ make_archive() {
     (cd "$(dirname "$ARCHIVE")" && sha256sum "$(basename "$ARCHIVE")" >"$(basename "$ARCHIVE").sha256")
     cp "$B/krunner-env.json" "${ARCHIVE%.tar.xz}.json"
     say "    $(cat "$ARCHIVE.sha256")"
+}
+
+make_plugin_wheel() {
+    local args=(--out "$OUT_DIR")
+    [ -z "$PUBLIC_VERSION" ] || args+=(--public-version "$PUBLIC_VERSION")
+    WHEEL_PATH=$(python3 "$BUILDERS_DIR/lib/make_wheel.py" "${args[@]}" "$ARCHIVE") || return 1
+    say "    $(basename "$WHEEL_PATH") ($(human_size "$WHEEL_PATH"))"
 }

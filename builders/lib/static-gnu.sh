@@ -85,7 +85,8 @@ vendor_cxx_runtime() {
         for lib in libstdc++.so.6 libgcc_s.so.1; do
             [ -e "$d/$lib" ] && continue
             for f in "$d"/*.so*; do
-                if objdump -p "$f" 2>/dev/null | grep -q "NEEDED *$lib"; then
+                # not `objdump | grep -q`: with pipefail, grep's early exit can fail the pipeline
+                if grep -q "NEEDED *$lib" <<<"$(objdump -p "$f" 2>/dev/null)"; then
                     cp -L "$GNU_ROOT/usr/lib/$ma/$lib" "$d/$lib" 2>/dev/null || cp -L "$GNU_ROOT/lib/$ma/$lib" "$d/$lib"
                     # so that libstdc++ finds the vendored libgcc_s next to it, too
                     patchelf --set-rpath '$ORIGIN' "$d/$lib"
@@ -93,13 +94,28 @@ vendor_cxx_runtime() {
                 fi
             done
         done
-    done < <(find "$T/lib/python3.11/site-packages" -maxdepth 1 -type d -name '*.libs' -print0)
-    say "    vendored $n C++ runtime libraries into *.libs directories"
+    done < <(find "$T/lib/python$PYV/site-packages" -maxdepth 1 -type d -name '*.libs' -print0)
+    # extension modules outside *.libs that need them (rpds-py: libgcc_s): a copy next to the
+    # module, found through an $ORIGIN RUNPATH put first
+    local rp
+    while IFS= read -r -d '' f; do
+        d=$(dirname "$f")
+        for lib in libstdc++.so.6 libgcc_s.so.1; do
+            grep -q "NEEDED *$lib" <<<"$(objdump -p "$f" 2>/dev/null)" || continue
+            [ -e "$d/$lib" ] && continue
+            cp -L "$GNU_ROOT/usr/lib/$ma/$lib" "$d/$lib" 2>/dev/null || cp -L "$GNU_ROOT/lib/$ma/$lib" "$d/$lib"
+            patchelf --set-rpath '$ORIGIN' "$d/$lib"
+            rp=$(patchelf --print-rpath "$f")
+            case ":$rp:" in *':$ORIGIN:'*) ;; *) patchelf --set-rpath "\$ORIGIN${rp:+:$rp}" "$f" ;; esac
+            n=$((n + 1))
+        done
+    done < <(find "$T/lib/python$PYV/site-packages" -name '*.so' -not -path '*.libs/*' -print0)
+    say "    vendored $n C++ runtime libraries (into *.libs directories or next to the modules that need them)"
 }
 
 flavour_finish() {
     vendor_cxx_runtime
-    strip "$T/bin/python3.11"
+    strip "$T/bin/python$PYV"
 }
 
 flavour_verify_args() { echo "--flavour static-gnu"; }
@@ -107,7 +123,7 @@ flavour_verify_args() { echo "--flavour static-gnu"; }
 flavour_deps_id() { echo "$GNU_SUITE $GNU_DEPS"; }
 
 flavour_label_extra() {
-    local floor; floor=$(objdump -T "$T/bin/python3.11" | grep -oE 'GLIBC_[0-9.]+' | sort -Vu | tail -n1)
+    local floor; floor=$(objdump -T "$T/bin/python$PYV" | grep -oE 'GLIBC_[0-9.]+' | sort -Vu | tail -n1)
     printf '{"libc": "glibc (built in Debian %s)", "max_glibc_symbol": "%s", "runs_on": "x86_64 Linux with glibc >= %s"}' \
         "$GNU_SUITE" "$floor" "${floor#GLIBC_}"
 }

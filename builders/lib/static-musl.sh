@@ -111,9 +111,9 @@ flavour_build_cpython() {
     [ -n "$libc" ] || { echo "no libc.so in $MUSL_DEB" >&2; return 1; }
     install -m755 "$libc" "$T/lib/ld-musl-x86_64.so.1"
     install -D -m644 "$x/usr/share/doc/musl/copyright" "$T/share/doc/musl/copyright" 2>/dev/null || true
-    strip "$T/bin/python3.11"
-    patchelf --set-interpreter "$PREFIX/lib/ld-musl-x86_64.so.1" "$T/bin/python3.11"
-    say "    python: $(file -b "$T/bin/python3.11" | cut -d, -f1-2,5)"
+    strip "$T/bin/python$PYV"
+    patchelf --set-interpreter "$PREFIX/lib/ld-musl-x86_64.so.1" "$T/bin/python$PYV"
+    say "    python: $(file -b "$T/bin/python$PYV" | cut -d, -f1-2,5)"
 }
 
 flavour_finish() { :; }   # musllinux wheels graft their own libstdc++/libgcc_s
