@@ -294,5 +294,7 @@ def test_sitecustomize_is_ours_or_left_alone(tmp_path: Path) -> None:
 
 
 async def test_python_setup_puts_user_site_first_on_pythonpath(fake: FakeAgent, work: Path) -> None:
-    first = fake.child_env["PYTHONPATH"].split(os.pathsep)[0]
-    assert first.startswith(str(work)) and (Path(first) / "sitecustomize.py").is_file()
+    """USER_SITE (with our sitecustomize) first, after only the drawing library (docs/runtimes.md)."""
+    library, user_site = fake.child_env["PYTHONPATH"].split(os.pathsep)[:2]
+    assert (Path(library) / "ai" / "backend" / "kernel" / "python" / "drawing").is_dir()
+    assert user_site.startswith(str(work)) and (Path(user_site) / "sitecustomize.py").is_file()

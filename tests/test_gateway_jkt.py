@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import jupyter_kernel_test as jkt
 import requests
@@ -43,7 +44,16 @@ class GatewayKernelTests(jkt.KernelTests):
         cls.kc = BlockingKernelClient(connection_file=cfile)
         cls.kc.load_connection_file()
         cls.kc.start_channels(hb=False)
-        cls.kc.execute_interactive("pass", timeout=60)  # answers once attached
+        # answers once attached; a SUB socket that connects after the kernel published the first
+        # reply's idle status misses it (PUB/SUB's slow joiner), so ask again until one arrives
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                cls.kc.execute_interactive("pass", timeout=5)
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
 
     @classmethod
     def tearDownClass(cls) -> None:

@@ -322,7 +322,7 @@ class ReplKernel(LanguageKernel):
                         out(partial)
                     raise ReplDied from None
                 last_data = time.monotonic()
-                partial += chunk.replace("\r\n", "\n")
+                partial = (partial + chunk).replace("\r\n", "\n")  # a \r\n may span two reads
                 *lines, partial = partial.split("\n")
                 for line in lines:
                     out(line + "\n")
@@ -351,7 +351,7 @@ class ReplKernel(LanguageKernel):
                 # the prompt text may have been written just before the read: show it first
                 while select.select([self.child.child_fd], [], [], 0)[0]:
                     try:
-                        partial += self.child.read_nonblocking(65536, 0).replace("\r\n", "\n")
+                        partial = (partial + self.child.read_nonblocking(65536, 0)).replace("\r\n", "\n")
                     except (pexpect.TIMEOUT, pexpect.EOF):
                         break
                 *lines, partial = partial.split("\n")

@@ -114,8 +114,9 @@ def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
         if not ok:
             log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
             runtime = sys.executable
-    # the completer warms up in a thread of the kernel, off the first query's path (docs/performance.md)
-    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}", f"--IPKernelApp.exec_files={WARM_COMPLETER}"]
+    # not passed: --IPKernelApp.exec_files={WARM_COMPLETER} (it lengthens the latency tail of the
+    # kernel's first seconds more than it shortens the first completion; docs/performance.md)
+    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
 def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dict[str, str]:
