@@ -17,7 +17,6 @@ from zmq.utils.monitor import parse_monitor_message
 
 from .agentlink import AgentLink
 from .kernels import KernelHub
-from .outbox import Outbox
 from .queryexec import IDLE_GRACE, QueryExecution as _Execution  # noqa: F401 (IDLE_GRACE: its home was here)
 
 log = logging.getLogger(__name__)
@@ -122,9 +121,8 @@ class QueryBridge:
     """Runs `code` ops on one kernel and translates its messages into agent frames."""
 
     def __init__(self, link: AgentLink, hub: KernelHub, kernel_id: str, *,
-                 ready_timeout: float, complete_timeout: float, outbox: Outbox | None = None) -> None:
+                 ready_timeout: float, complete_timeout: float) -> None:
         self.link, self.hub = link, hub
-        self.out = outbox if outbox is not None else Outbox(link)  # output never waits for the agent
         self.kernel_id = kernel_id
         self.ready_timeout, self.complete_timeout = ready_timeout, complete_timeout
         self.km = hub.get_kernel(kernel_id)
@@ -166,7 +164,6 @@ class QueryBridge:
         for task in self._pumps:
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
-        await self.out.close()
         self.client.stop_channels()
 
     async def _watch_stdin(self, monitor: Any) -> None:
@@ -233,8 +230,7 @@ class QueryBridge:
             if execution.input_waiter is not None:
                 execution.input_waiter.cancel()
         for note in execution.notes:  # why the query ended early (the kernel died)
-            self.out.put("stderr", note)
-        await self.out.flush()  # all of the query's output goes out before its `finished`
+            await self.link.send("stderr", note)
         return execution.exit_code
 
     async def complete(self, payload: dict[str, Any]) -> list[str]:
@@ -317,16 +313,16 @@ class QueryBridge:
             return
         msg_type = msg["msg_type"]
         content = msg.get("content", {})
-        send = self.out.put
+        send = self.link.send
         if msg_type == "stream":
-            send("stderr" if content.get("name") == "stderr" else "stdout", content.get("text", ""))
+            await send("stderr" if content.get("name") == "stderr" else "stdout", content.get("text", ""))
         elif msg_type in _DISPLAY_TYPES:
             frame = pick_output(content.get("data", {}))
             if frame is not None:
-                send(*frame)
+                await send(*frame)
         elif msg_type == "error":
             execution.exit_code = exit_code_of(content)
-            send("stderr", "\n".join(content.get("traceback", [])) or f"{content.get('ename')}: {content.get('evalue')}")
+            await send("stderr", "\n".join(content.get("traceback", [])) or f"{content.get('ename')}: {content.get('evalue')}")
         elif msg_type == "status" and content.get("execution_state") == "idle":
             execution.idle = True
             execution.check_done()
@@ -338,8 +334,8 @@ class QueryBridge:
         content = msg.get("content", {})
         prompt = content.get("prompt", "")
         if prompt:
-            self.out.put("stdout", prompt)
-        self.out.put("waiting-input", {"is_password": bool(content.get("password", False))})
+            await self.link.send("stdout", prompt)
+        await self.link.send("waiting-input", {"is_password": bool(content.get("password", False))})
         if execution.input_waiter is not None:
             execution.input_waiter.cancel()
         execution.input_waiter = asyncio.create_task(self._answer_input(), name="bridge-input")

@@ -110,8 +110,8 @@ class Runner:
         self._insock = self._ctx.socket(zmq.PULL)
         self._outsock = self._ctx.socket(zmq.PUSH)
         self._insock.linger = 0
-        # at most 16 frames (<= 16 MiB) wait in ZeroMQ for a slow agent; query output beyond that
-        # waits in the bridge's outbox, batch output in the child's pipe (docs/query-mode.md#slow-agents)
+        # at most 16 frames (<= 16 MiB) wait here for a slow agent; query output beyond that waits
+        # in the bridge's iopub queue, batch output in the child's pipe (docs/query-mode.md#slow-agents)
         self._outsock.sndhwm = 16
         self._insock.bind(f"tcp://{self.app.bind_ip}:{ports['replin']}")
         self._outsock.bind(f"tcp://{self.app.bind_ip}:{ports['replout']}")
