@@ -37,6 +37,15 @@ class GatewayKernelTests(jkt.KernelTests):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.env = isolated_env(cls.tmp.name)
         cls.gw = GatewayProcess(env=cls.env, token="jkt")
+        try:
+            cls._attach()
+        except BaseException:  # tearDownClass does not run after a failed setUpClass
+            cls.gw.stop()
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def _attach(cls) -> None:
         r = requests.post(cls.gw.url + "/api/kernels", headers=cls.gw.headers, json={"name": cls.kernel_name}, timeout=60)
         r.raise_for_status()
         cls.kernel_id = r.json()["id"]
