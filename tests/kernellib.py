@@ -6,15 +6,18 @@ session's JUPYTER_DATA_DIR (set by conftest), which jupyter_client searches firs
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 import unittest
+from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty
 from typing import Any, ClassVar
 
 import jupyter_kernel_test as jkt
+from jupyter_client.manager import start_new_kernel
 
 from tests.toolcheck import require_module, require_tool
 
@@ -125,3 +128,28 @@ class LanguageKernelTests(jkt.KernelTests):
         reply, out = self.collect(msg_id)
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
         self.assertIn(self.stdin_output, out)
+
+
+@contextlib.contextmanager
+def running_kernel(name: str, startup_timeout: float = 60) -> Iterator[Any]:
+    """A real kernel of our kernelspec `name` with a blocking client, shut down afterwards."""
+    install_kernelspecs()
+    km, client = start_new_kernel(kernel_name=name, startup_timeout=startup_timeout)
+    try:
+        yield client
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run_cell(kc: Any, code: str, timeout: float = 30) -> tuple[dict[str, Any], str]:
+    """Execute `code`; return the reply content and the stream text it printed."""
+    out: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    return reply["content"], "".join(out)
+

@@ -6,31 +6,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 from tests import kernellib
 
 
 @pytest.fixture(scope="module")
 def kc() -> Iterator[Any]:
-    kernellib.install_kernelspecs()
-    km, client = start_new_kernel(kernel_name="shell", startup_timeout=60)
-    try:
+    with kernellib.running_kernel("shell") as client:
         yield client
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def run(kc: Any, code: str) -> tuple[dict[str, Any], str]:
-    out: list[str] = []
-
-    def hook(msg: dict[str, Any]) -> None:
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-
-    reply = kc.execute_interactive(code, timeout=30, output_hook=hook)
-    return reply["content"], "".join(out)
+    return kernellib.run_cell(kc, code, timeout=30)
 
 
 def test_kernel_info_names_our_shell_kernel(kc: Any) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 from tests import kernellib
 
@@ -17,24 +16,12 @@ pytestmark = pytest.mark.skipif(shutil.which("octave") is None, reason="octave i
 @pytest.fixture(scope="module")
 def kc() -> Iterator[Any]:
     pytest.importorskip("octave_kernel")
-    kernellib.install_kernelspecs()
-    km, client = start_new_kernel(kernel_name="octave", startup_timeout=60)
-    try:
+    with kernellib.running_kernel("octave") as client:
         yield client
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def run(kc: Any, code: str) -> tuple[dict[str, Any], str]:
-    out: list[str] = []
-
-    def hook(msg: dict[str, Any]) -> None:
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-
-    reply = kc.execute_interactive(code, timeout=60, output_hook=hook)
-    return reply["content"], "".join(out)
+    return kernellib.run_cell(kc, code, timeout=60)
 
 
 def test_plain_cells_run_and_report_errors(kc: Any) -> None:

@@ -17,7 +17,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from .agentlink import AgentLink
 from .kernels import KernelHub
-from .queryexec import IDLE_GRACE, QueryExecution as _Execution  # noqa: F401 (IDLE_GRACE: its home was here)
+from .queryexec import QueryExecution as _Execution
 
 log = logging.getLogger(__name__)
 

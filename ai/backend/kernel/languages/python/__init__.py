@@ -16,7 +16,6 @@ from .. import BatchContext, Language, Plan
 log = logging.getLogger(__name__)
 
 SITECUSTOMIZE = Path(__file__).with_name("sitecustomize.py")
-WARM_COMPLETER = Path(__file__).with_name("warm_completer.py")
 MARKER = "# krunner-bridge: batch-mode input() override"
 
 
@@ -114,7 +113,7 @@ def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
         if not ok:
             log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
             runtime = sys.executable
-    # not passed: --IPKernelApp.exec_files={WARM_COMPLETER} (it lengthens the latency tail of the
+    # not passed: --IPKernelApp.exec_files=<warm_completer.py here> (it lengthens the latency tail of the
     # kernel's first seconds more than it shortens the first completion; docs/performance.md)
     return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
