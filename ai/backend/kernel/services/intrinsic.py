@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .process import dying_with_runner
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Dropbear:
 
 async def _run(argv: Sequence[str], env: Mapping[str, str]) -> bytes:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *dying_with_runner(argv, env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=dict(env), start_new_session=True,
     )
     out, err = await proc.communicate()

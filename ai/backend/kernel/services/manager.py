@@ -22,6 +22,7 @@ from ..agentlink import AgentLink
 from ..environment import in_agent_container
 from ..options import from_env
 from ..origin import ALLOW_ORIGINS_ENV
+from ..procfacts import pdeathsig_argv
 from .definitions import ServiceDefinition, load_directory
 from .errors import InvalidServiceDefinition, ServiceError
 from .intrinsic import Dropbear, SshSetup, find_binary, pick_shell
@@ -301,7 +302,8 @@ class ServiceManager(Configurable):
     async def _start_web_terminal(self, port: int, workdir: Path) -> dict[str, str]:
         shell = pick_shell()
         env = {**self.child_env, "SHELL": shell}
-        term = WebTerminal(port, self.bind_ip, [shell], env, workdir, self.allow_origins)
+        # Each shell is forked by the loop's (main) thread: with the prefix it dies with the runner.
+        term = WebTerminal(port, self.bind_ip, [*pdeathsig_argv(), shell], env, workdir, self.allow_origins)
         try:
             await term.start()
         except OSError as e:

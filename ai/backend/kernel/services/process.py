@@ -1,19 +1,25 @@
 """One service process: spawn in its own process group, wait for its port, terminate the group.
 
 The port wait races the process's exit, so a service that dies at once is reported at once (the
-original only noticed at the end of its 30 s timeout).
+original only noticed at the end of its 30 s timeout). Every service starts through
+`procfacts.pdeathsig_argv()`, so it dies with the runner even when the runner is SIGKILLed
+(docs/services.md#dying-with-the-runner).
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
+import os
+import shutil
 import signal
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..procfacts import signal_group
+from ..procfacts import pdeathsig_argv, signal_group
 
 log = logging.getLogger(__name__)
 out_log = logging.getLogger(__name__ + ".output")
@@ -30,6 +36,43 @@ class ServiceExited(Exception):
         if tail:
             msg += f": {tail}"
         super().__init__(msg)
+
+
+def resolve_executable(name: str, path: str | None) -> str:
+    """The file exec would run for `name` with the child's PATH, or the error exec would give.
+
+    Why: with `setpriv` in front, a failed exec happens inside setpriv and would only show as an
+    early exit; checking first keeps the "not found" / "not executable" replies of docs/services.md.
+    """
+    if "/" in name:
+        if not os.path.exists(name):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return name
+    search = os.defpath if path is None else path
+    found = shutil.which(name, path=search)
+    if found is None:
+        dirs = [d or "." for d in search.split(os.pathsep)]
+        if any(os.path.isfile(os.path.join(d, name)) for d in dirs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    return found
+
+
+def dying_with_runner(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """`argv` behind the pdeathsig prefix (when setpriv is there), its program resolved first.
+
+    The prefix ties the child to the thread that forks it: services are forked by the event loop's
+    thread, the runner's main thread, which lives as long as the runner.
+    """
+    prefix = pdeathsig_argv()
+    if not prefix:
+        return list(argv)
+    if threading.current_thread() is not threading.main_thread():
+        log.warning("a service is started from thread %s: it dies when that thread ends",
+                    threading.current_thread().name)
+    return [*prefix, resolve_executable(argv[0], env.get("PATH")), *argv[1:]]
 
 
 class ServiceProcess:
@@ -50,7 +93,7 @@ class ServiceProcess:
     ) -> ServiceProcess:
         """Start `argv`; raises FileNotFoundError/PermissionError like the original expects."""
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
+            *dying_with_runner(argv, env), stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
             env=dict(env), cwd=str(cwd), start_new_session=True,
         )
         log.info("service %s spawned (pid %d): %s", name, proc.pid, list(argv))
