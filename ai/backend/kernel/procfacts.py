@@ -165,6 +165,17 @@ def blocked_on_stdin(pid: int) -> bool:
     return stdin_wait(pid) is not None
 
 
+def start_time(pid: int) -> int | None:
+    """When `pid` started, in clock ticks after boot (/proc/<pid>/stat field 22); None when it is
+    gone. With the pid it names one process for good: pids are reused, start times are not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rfind(b")") + 2:].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def signal_group(pgid: int, sig: int) -> bool:
     """Send `sig` to process group `pgid`; False when the group is gone (or not ours)."""
     try:

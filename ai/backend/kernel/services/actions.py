@@ -19,6 +19,7 @@ from typing import Any
 from .errors import InvalidServiceDefinition
 from .interpolation import interpolate
 from .process import dying_with_runner
+from .reaper import watch_session
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ async def run_command(
         *dying_with_runner(argv, ctx.env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=dict(ctx.env), cwd=ctx.cwd, start_new_session=True,
     )
+    watch_session(proc.pid)
     out, err = await proc.communicate()
     result = {"out": out.decode("utf-8", "replace"), "err": err.decode("utf-8", "replace")}
     if echo:

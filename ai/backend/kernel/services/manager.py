@@ -28,6 +28,7 @@ from .errors import InvalidServiceDefinition, ServiceError
 from .intrinsic import Dropbear, SshSetup, find_binary, pick_shell
 from .model import ModelService, health_loop, parse_model_config
 from .process import ServiceExited, ServiceProcess
+from .reaper import REAPER
 from .resolvers import BuiltinResolver, DefinitionResolver, Launch, StartRequest, SshdResolver, TtydResolver
 from .terminal import WebTerminal
 from .terminal import available as terminado_available
@@ -97,6 +98,8 @@ class ServiceManager(Configurable):
         )
         # Loaded here, not in start(): the runner answers get-apps while its start-up is under way.
         self.load_definitions()
+        # Here, while the kernel starts: from now on nothing the runner starts outlives it.
+        REAPER.start()
 
     def load_definitions(self) -> None:
         self.definitions, self.definition_errors = load_directory(Path(self.defs_dir))

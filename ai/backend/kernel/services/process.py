@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..procfacts import pdeathsig_argv, signal_group
+from .reaper import watch_session
 
 log = logging.getLogger(__name__)
 out_log = logging.getLogger(__name__ + ".output")
@@ -96,6 +97,7 @@ class ServiceProcess:
             *dying_with_runner(argv, env), stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
             env=dict(env), cwd=str(cwd), start_new_session=True,
         )
+        watch_session(proc.pid)
         log.info("service %s spawned (pid %d): %s", name, proc.pid, list(argv))
         return cls(name, proc)
 
