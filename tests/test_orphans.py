@@ -163,3 +163,45 @@ async def test_kernels_and_their_programs_die_with_a_killed_runner(case: str, ru
     finally:
         await runner.stop()
     print(f"{case}: {len(tree)} processes gone {elapsed:.2f} s after the runner's SIGKILL")
+
+
+PARENT = """
+import asyncio, sys, time
+from ai.backend.kernel.services.process import ServiceProcess
+
+async def main():
+    proc = await ServiceProcess.spawn("sleeper", ["sleep", sys.argv[1]], {"PATH": "/usr/bin:/bin"}, ".")
+    print(proc.pid, flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_service_dies_by_its_death_signal_alone(tmp_path: Path) -> None:
+    """Without the reaper (this parent never starts one), the setpriv prefix alone ends a service
+    when its parent is SIGKILLed; the service lives as long as the parent does, so the thread that
+    forked it (asyncio's, the main thread) is not a short-lived one."""
+    if not pdeathsig_argv():
+        pytest.fail("setpriv with --pdeathsig is missing (util-linux)")
+    secs = str(random.randint(100_000, 999_999))
+    parent = await asyncio.create_subprocess_exec(
+        PY, "-c", PARENT, secs, cwd=str(Path(__file__).resolve().parents[1]), stdout=asyncio.subprocess.PIPE)
+    assert parent.stdout is not None
+    child = None
+    try:
+        child = psutil.Process(int(await asyncio.wait_for(parent.stdout.readline(), 20)))
+        await asyncio.sleep(1.0)
+        assert child.is_running() and child.cmdline() == ["sleep", secs]
+        parent.kill()
+        await parent.wait()
+        deadline = time.monotonic() + 2
+        while survivors([child]):
+            assert time.monotonic() < deadline, "the service outlived its SIGKILLed parent"
+            await asyncio.sleep(0.02)
+    finally:
+        if parent.returncode is None:
+            parent.kill()
+            await parent.wait()
+        if child is not None and survivors([child]):
+            child.kill()

@@ -62,7 +62,7 @@ def resolve_executable(name: str, path: str | None) -> str:
 
 
 def dying_with_runner(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """`argv` behind the pdeathsig prefix (when setpriv is there), its program resolved first.
+    """`argv` behind the pdeathsig prefix (when setpriv is there), its program checked first.
 
     The prefix ties the child to the thread that forks it: services are forked by the event loop's
     thread, the runner's main thread, which lives as long as the runner.
@@ -73,7 +73,8 @@ def dying_with_runner(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     if threading.current_thread() is not threading.main_thread():
         log.warning("a service is started from thread %s: it dies when that thread ends",
                     threading.current_thread().name)
-    return [*prefix, resolve_executable(argv[0], env.get("PATH")), *argv[1:]]
+    resolve_executable(argv[0], env.get("PATH"))  # setpriv looks it up the same way, in the same PATH
+    return [*prefix, *argv]
 
 
 class ServiceProcess:
