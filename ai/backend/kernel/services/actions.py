@@ -83,7 +83,7 @@ async def run_command(
         raise InvalidServiceDefinition("'command' of run_command must be a list of strings")
     argv = interpolate(command, variables)
     proc = await asyncio.create_subprocess_exec(
-        *dying_with_runner(argv, ctx.env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *dying_with_runner(argv, ctx.env, ctx.cwd), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=dict(ctx.env), cwd=ctx.cwd, start_new_session=True,
     )
     watch_session(proc.pid)

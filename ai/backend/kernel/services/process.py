@@ -39,29 +39,32 @@ class ServiceExited(Exception):
         super().__init__(msg)
 
 
-def resolve_executable(name: str, path: str | None) -> str:
-    """The file exec would run for `name` with the child's PATH, or the error exec would give.
+def resolve_executable(name: str, path: str | None, cwd: str | Path | None = None) -> str:
+    """The file exec would run for `name` with the child's PATH and working directory, or the
+    error exec would give.
 
     Why: with `setpriv` in front, a failed exec happens inside setpriv and would only show as an
     early exit; checking first keeps the "not found" / "not executable" replies of docs/services.md.
     """
+    def here(p: str) -> str:
+        return os.path.join(cwd, p) if cwd is not None else p
+
     if "/" in name:
-        if not os.path.exists(name):
+        if not os.path.exists(here(name)):
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-        if os.path.isdir(name) or not os.access(name, os.X_OK):
+        if os.path.isdir(here(name)) or not os.access(here(name), os.X_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
         return name
-    search = os.defpath if path is None else path
-    found = shutil.which(name, path=search)
+    dirs = [here(d or ".") for d in (os.defpath if path is None else path).split(os.pathsep)]
+    found = shutil.which(name, path=os.pathsep.join(dirs))
     if found is None:
-        dirs = [d or "." for d in search.split(os.pathsep)]
         if any(os.path.isfile(os.path.join(d, name)) for d in dirs):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
     return found
 
 
-def dying_with_runner(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+def dying_with_runner(argv: Sequence[str], env: Mapping[str, str], cwd: str | Path | None = None) -> list[str]:
     """`argv` behind the pdeathsig prefix (when setpriv is there), its program checked first.
 
     The prefix ties the child to the thread that forks it: services are forked by the event loop's
@@ -73,7 +76,7 @@ def dying_with_runner(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     if threading.current_thread() is not threading.main_thread():
         log.warning("a service is started from thread %s: it dies when that thread ends",
                     threading.current_thread().name)
-    resolve_executable(argv[0], env.get("PATH"))  # setpriv looks it up the same way, in the same PATH
+    resolve_executable(argv[0], env.get("PATH"), cwd)  # setpriv looks it up the same way, in the same PATH
     return [*prefix, *argv]
 
 
@@ -95,7 +98,7 @@ class ServiceProcess:
     ) -> ServiceProcess:
         """Start `argv`; raises FileNotFoundError/PermissionError like the original expects."""
         proc = await asyncio.create_subprocess_exec(
-            *dying_with_runner(argv, env), stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
+            *dying_with_runner(argv, env, cwd), stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
             env=dict(env), cwd=str(cwd), start_new_session=True,
         )
         watch_session(proc.pid)
