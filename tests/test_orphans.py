@@ -1,8 +1,8 @@
 """Nothing the runner started outlives it, even when the runner is SIGKILLed (docs/services.md#dying-with-the-runner).
 
 A real runner starts its kernel (which starts a program of its own), service-definition apps (one
-leaving a grandchild in its process group), a prestart command and a web-terminal shell with a
-background job; its whole process tree is collected with psutil, the runner is SIGKILLed, and every
+leaving a grandchild in its process group), a prestart command, a web-terminal shell with a
+background job and a batch program; its whole process tree is collected with psutil, the runner is SIGKILLed, and every
 process of that tree must be gone within a few seconds.
 """
 from __future__ import annotations
@@ -110,8 +110,13 @@ async def test_services_and_kernel_die_with_a_killed_runner(runner_dirs: dict[st
             ws.write_message(json.dumps(["stdin", "echo hi\r"]))
             await _read_terminal_until(
                 ws, lambda m: "".join(p[1] for p in [json.loads(m)] if p[0] == "stdout"), r"(?:^|[\r\n])hi\r?\n")
+        # a batch program still running (its exec step outlasts the agent's flush timeout)
+        secs = str(random.randint(100_000, 999_999))
+        first = await agent.execute("orphan-batch", "batch", opts={"exec": f"sleep {secs}"})
+        assert first["status"] == "continued", first
         tree = runner_tree(runner)
         names = " ".join(" ".join(p.cmdline()) for p in tree)
+        assert f"sleep {secs}" in names, names
         for expected in ("ipykernel", "http.server", "sleep 300", "sleep 301"):
             assert expected in names, names
         elapsed = await kill_and_watch(runner, tree)
