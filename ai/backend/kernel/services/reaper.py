@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..procfacts import start_time
@@ -31,17 +32,20 @@ HELPER = Path(__file__).with_name("reaper_helper.py")  # run as a script: nothin
 
 
 class Reaper:
-    """The runner's side: `start()` launches the helper; `watch()` tells it a new session at once
-    (the helper's own look at the tree comes only every half second)."""
+    """The runner's side: `start()` launches the helper (the service manager does, once per
+    runner); `watch()` tells it a new session at once (its own look at the tree comes only every
+    half second). Sessions watched before `start()` are told when it starts."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
-        self._sessions: dict[int, int] = {}  # replayed to a helper started again
+        self._wanted = False
+        self._sessions: dict[int, int] = {}  # told again to a helper started anew
 
     def start(self) -> bool:
         """Start the helper unless it runs; False when it cannot be started (logged)."""
         with self._lock:
+            self._wanted = True
             return self._start_locked()
 
     def _start_locked(self) -> bool:
@@ -61,10 +65,10 @@ class Reaper:
             self._send(self._sessions.items())
         return True
 
-    def _send(self, sessions: object) -> None:
+    def _send(self, sessions: Iterable[tuple[int, int]]) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         try:
-            self._proc.stdin.write("".join(f"{s} {t}\n" for s, t in sessions).encode())  # type: ignore[attr-defined]
+            self._proc.stdin.write("".join(f"{s} {t}\n" for s, t in sessions).encode())
             self._proc.stdin.flush()
         except OSError as exc:  # the helper was killed: the next watch() starts another
             log.warning("the reaper is gone (%s)", exc)
@@ -77,7 +81,7 @@ class Reaper:
             return  # already gone
         with self._lock:
             self._sessions[sid] = start
-            if self._start_locked() and self._proc is not None:
+            if self._wanted and self._start_locked() and self._proc is not None:
                 self._send([(sid, start)])
 
 
