@@ -289,6 +289,20 @@ async def test_failure_messages(fake: FakeAgent) -> None:
     assert not mgr.running
 
 
+async def test_program_relative_to_the_work_dir_starts(fake: FakeAgent) -> None:
+    """A program named relative to the service's working directory is found there (the check
+    before setpriv looks where exec will look, not in the runner's own cwd)."""
+    script = fake.work_dir / "serve.sh"
+    script.write_text(f"#!/bin/sh\nexec {PY} -m http.server \"$1\" --bind 127.0.0.1\n")
+    script.chmod(0o755)
+    fake.write_def("local", {"command": ["./serve.sh", "{ports[0]}"]})
+    mgr = await make_manager(fake)
+    port = free_port()
+    await mgr.op_start_service(payload("local", port))
+    assert await fake.next_frame() == ("service-result", {"status": "started"})
+    assert port_open(port)
+
+
 async def test_port_timeout_and_slow_start_does_not_block_others(tmp_path: Path) -> None:
     runner = FakeAgent(tmp_path, launch_timeout=1.5)
     runner.write_def("silent", {"command": [PY, "-c", "import time; time.sleep(60)"]})

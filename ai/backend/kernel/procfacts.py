@@ -2,7 +2,8 @@
 
 Used by batch mode (is the program waiting for input? is its group gone?), by the language kernels
 (the same questions about a REPL or a compiled cell's program) and by services (ending a service's
-whole group). See docs/architecture.md#which-room-may-use-which.
+whole group; dying with the runner through `pdeathsig_argv`). See
+docs/architecture.md#which-room-may-use-which.
 
 Waiting for input cannot be seen from outside except through `/proc/<pid>/task/<tid>/syscall`,
 which names the system call a blocked thread sits in and its arguments. `SYSCALLS` is the single
@@ -12,12 +13,18 @@ is ever reported as waiting (better than guessing with another architecture's nu
 from __future__ import annotations
 
 import ctypes
+import functools
+import logging
 import os
 import platform
 import re
+import shutil
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 # System calls a thread waiting for input sits in, by architecture.
 #   read:   read, pread64, readv, preadv (the first argument is the fd)
@@ -158,6 +165,17 @@ def blocked_on_stdin(pid: int) -> bool:
     return stdin_wait(pid) is not None
 
 
+def start_time(pid: int) -> int | None:
+    """When `pid` started, in clock ticks after boot (/proc/<pid>/stat field 22); None when it is
+    gone. With the pid it names one process for good: pids are reused, start times are not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rfind(b")") + 2:].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def signal_group(pgid: int, sig: int) -> bool:
     """Send `sig` to process group `pgid`; False when the group is gone (or not ours)."""
     try:
@@ -184,6 +202,34 @@ def group_alive(pgid: int) -> bool:
         if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
             return True
     return False
+
+
+@functools.cache
+def pdeathsig_argv() -> list[str]:
+    """A prefix that makes the started program receive SIGKILL when the thread that started it
+    dies, even by SIGKILL: util-linux's `setpriv --pdeathsig KILL --` (docs/services.md#dying-with-the-runner).
+
+    Why a prefix: a Python preexec_fn forces a slow fork of the whole parent, and children in their
+    own session are reached by nothing else once their parent is gone. The setting survives exec
+    but not fork, so it covers the program itself, not what it starts. Empty (with one log line)
+    where setpriv is missing or too old for `--pdeathsig` (util-linux < 2.33, non-Debian images):
+    then programs start as before. The path is absolute: the child's PATH may not lead to it.
+    """
+    path = shutil.which("setpriv") or next(
+        (p for p in ("/usr/bin/setpriv", "/bin/setpriv") if os.access(p, os.X_OK)), None)
+    if path is None:
+        log.info("setpriv is not installed: child processes will not die with their parent")
+        return []
+    try:
+        probe = subprocess.run([path, "--pdeathsig", "KILL", "--", "true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
+        works = probe.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        works = False
+    if not works:
+        log.info("%s does not support --pdeathsig: child processes will not die with their parent", path)
+        return []
+    return [path, "--pdeathsig", "KILL", "--"]
 
 
 def return_large_buffers_to_the_os() -> None:

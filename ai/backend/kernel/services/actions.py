@@ -18,6 +18,8 @@ from typing import Any
 
 from .errors import InvalidServiceDefinition
 from .interpolation import interpolate
+from .process import dying_with_runner
+from .reaper import watch_session
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,10 @@ async def run_command(
         raise InvalidServiceDefinition("'command' of run_command must be a list of strings")
     argv = interpolate(command, variables)
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *dying_with_runner(argv, ctx.env, ctx.cwd), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=dict(ctx.env), cwd=ctx.cwd, start_new_session=True,
     )
+    watch_session(proc.pid)
     out, err = await proc.communicate()
     result = {"out": out.decode("utf-8", "replace"), "err": err.decode("utf-8", "replace")}
     if echo:

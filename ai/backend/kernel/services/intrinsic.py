@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .process import dying_with_runner
+from .reaper import watch_session
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,10 @@ class Dropbear:
 
 async def _run(argv: Sequence[str], env: Mapping[str, str]) -> bytes:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *dying_with_runner(argv, env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=dict(env), start_new_session=True,
     )
+    watch_session(proc.pid)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"sshd init error ({argv[0]} exited with {proc.returncode}): {err.decode('utf-8', 'replace').strip()}")

@@ -22,11 +22,13 @@ from ..agentlink import AgentLink
 from ..environment import in_agent_container
 from ..options import from_env
 from ..origin import ALLOW_ORIGINS_ENV
+from ..procfacts import pdeathsig_argv
 from .definitions import ServiceDefinition, load_directory
 from .errors import InvalidServiceDefinition, ServiceError
 from .intrinsic import Dropbear, SshSetup, find_binary, pick_shell
 from .model import ModelService, health_loop, parse_model_config
 from .process import ServiceExited, ServiceProcess
+from .reaper import REAPER
 from .resolvers import BuiltinResolver, DefinitionResolver, Launch, StartRequest, SshdResolver, TtydResolver
 from .terminal import WebTerminal
 from .terminal import available as terminado_available
@@ -96,6 +98,8 @@ class ServiceManager(Configurable):
         )
         # Loaded here, not in start(): the runner answers get-apps while its start-up is under way.
         self.load_definitions()
+        # Here, while the kernel starts: from now on nothing the runner starts outlives it.
+        REAPER.start()
 
     def load_definitions(self) -> None:
         self.definitions, self.definition_errors = load_directory(Path(self.defs_dir))
@@ -301,7 +305,8 @@ class ServiceManager(Configurable):
     async def _start_web_terminal(self, port: int, workdir: Path) -> dict[str, str]:
         shell = pick_shell()
         env = {**self.child_env, "SHELL": shell}
-        term = WebTerminal(port, self.bind_ip, [shell], env, workdir, self.allow_origins)
+        # Each shell is forked by the loop's (main) thread: with the prefix it dies with the runner.
+        term = WebTerminal(port, self.bind_ip, [*pdeathsig_argv(), shell], env, workdir, self.allow_origins)
         try:
             await term.start()
         except OSError as e:

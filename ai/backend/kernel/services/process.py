@@ -1,19 +1,26 @@
 """One service process: spawn in its own process group, wait for its port, terminate the group.
 
 The port wait races the process's exit, so a service that dies at once is reported at once (the
-original only noticed at the end of its 30 s timeout).
+original only noticed at the end of its 30 s timeout). Every service starts through
+`procfacts.pdeathsig_argv()`, so it dies with the runner even when the runner is SIGKILLed
+(docs/services.md#dying-with-the-runner).
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
+import os
+import shutil
 import signal
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..procfacts import signal_group
+from ..procfacts import pdeathsig_argv, signal_group
+from .reaper import watch_session
 
 log = logging.getLogger(__name__)
 out_log = logging.getLogger(__name__ + ".output")
@@ -30,6 +37,47 @@ class ServiceExited(Exception):
         if tail:
             msg += f": {tail}"
         super().__init__(msg)
+
+
+def resolve_executable(name: str, path: str | None, cwd: str | Path | None = None) -> str:
+    """The file exec would run for `name` with the child's PATH and working directory, or the
+    error exec would give.
+
+    Why: with `setpriv` in front, a failed exec happens inside setpriv and would only show as an
+    early exit; checking first keeps the "not found" / "not executable" replies of docs/services.md.
+    """
+    def here(p: str) -> str:
+        return os.path.join(cwd, p) if cwd is not None else p
+
+    if "/" in name:
+        if not os.path.exists(here(name)):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if os.path.isdir(here(name)) or not os.access(here(name), os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return name
+    dirs = [here(d or ".") for d in (os.defpath if path is None else path).split(os.pathsep)]
+    found = shutil.which(name, path=os.pathsep.join(dirs))
+    if found is None:
+        if any(os.path.isfile(os.path.join(d, name)) for d in dirs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    return found
+
+
+def dying_with_runner(argv: Sequence[str], env: Mapping[str, str], cwd: str | Path | None = None) -> list[str]:
+    """`argv` behind the pdeathsig prefix (when setpriv is there), its program checked first.
+
+    The prefix ties the child to the thread that forks it: services are forked by the event loop's
+    thread, the runner's main thread, which lives as long as the runner.
+    """
+    prefix = pdeathsig_argv()
+    if not prefix:
+        return list(argv)
+    if threading.current_thread() is not threading.main_thread():
+        log.warning("a service is started from thread %s: it dies when that thread ends",
+                    threading.current_thread().name)
+    resolve_executable(argv[0], env.get("PATH"), cwd)  # setpriv looks it up the same way, in the same PATH
+    return [*prefix, *argv]
 
 
 class ServiceProcess:
@@ -50,9 +98,10 @@ class ServiceProcess:
     ) -> ServiceProcess:
         """Start `argv`; raises FileNotFoundError/PermissionError like the original expects."""
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
+            *dying_with_runner(argv, env, cwd), stdin=asyncio.subprocess.DEVNULL, stdout=None, stderr=asyncio.subprocess.PIPE,
             env=dict(env), cwd=str(cwd), start_new_session=True,
         )
+        watch_session(proc.pid)
         log.info("service %s spawned (pid %d): %s", name, proc.pid, list(argv))
         return cls(name, proc)
 

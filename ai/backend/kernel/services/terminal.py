@@ -27,6 +27,7 @@ import tornado.websocket
 from tornado.httpserver import HTTPServer
 
 from ..origin import OriginPolicy
+from .reaper import watch_session
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,11 @@ if UniqueTermManager is not None:
         def __init__(self, base_env: Mapping[str, str], **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.base_env = dict(base_env)
+
+        def new_terminal(self, **kwargs: Any) -> Any:
+            term = super().new_terminal(**kwargs)
+            watch_session(term.ptyproc.pid)  # a shell's background jobs end with the runner too
+            return term
 
         def make_term_env(self, height: int = 25, width: int = 80, winheight: int = 0, winwidth: int = 0, **kwargs: Any) -> dict[str, str]:
             env = dict(self.base_env)

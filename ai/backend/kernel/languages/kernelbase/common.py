@@ -1,7 +1,8 @@
 """Helpers shared by the kernel bases: child process set-up, completion, bracket balance, replies.
 
-Whether a program waits for input is a process fact: `StdinWatch` and `process_tree` come from
-`ai.backend.kernel.procfacts` (re-exported here for the kernel bases).
+Whether a program waits for input, and how a program dies with its parent, are process facts:
+`StdinWatch`, `process_tree` and `pdeathsig_argv` come from `ai.backend.kernel.procfacts`
+(re-exported here for the kernel bases).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ...procfacts import StdinWatch, process_tree  # noqa: F401 (re-exported for the kernel bases)
+from ...procfacts import StdinWatch, pdeathsig_argv, process_tree  # noqa: F401 (re-exported for the kernel bases)
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,6 @@ def die_with_parent() -> None:
     libc = _LIBC  # set up by the parent (see pdeathsig_argv / default_sigint's callers)
     if libc:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def pdeathsig_argv() -> list[str]:
-    """A prefix that gives a program PR_SET_PDEATHSIG without a Python preexec_fn (which forces
-    a slow fork of the whole kernel): util-linux's `setpriv`, when it is there."""
-    import shutil
-
-    return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 
 
 def default_sigint() -> None:

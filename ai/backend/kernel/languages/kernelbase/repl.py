@@ -1,10 +1,10 @@
 """`ReplKernel`: drive a long-running interpreter through a pty (bash_kernel's approach).
 
 One line is sent per cell (usually "load this temp file" in the language's own terms), output is
-streamed line by line until the interpreter shows its prompt again. stderr goes to a separate pipe
-(a FIFO the child opens as fd 2), so it stays a separate stream and tells errors apart. A program
-blocked reading the pty gets an input_request; an interrupt is forwarded as ^C; an interpreter that
-dies is restarted and the cell reported as an error.
+streamed until the interpreter shows its prompt again, whole lines batched (`batching.py`). stderr
+goes to a separate pipe (a FIFO the child opens as fd 2), so it stays a separate stream and tells
+errors apart. A program blocked reading the pty gets an input_request; an interrupt is forwarded as
+^C; an interpreter that dies is restarted and the cell reported as an error.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import pexpect
 
-from .base import LanguageKernel
+from .batching import StdoutBatching
 from .common import StdinWatch, load_libc, default_sigint, scratch_dir
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class ReplDied(Exception):
     """The interpreter exited (EOF on the pty)."""
 
 
-class ReplKernel(LanguageKernel):
+class ReplKernel(StdoutBatching):
     """Subclasses give `spawn_argv`, `prompt_re` and `cell_command`, and may filter lines."""
 
     prompt_re: ClassVar[re.Pattern[str]] = re.compile(r"> $")
@@ -268,6 +268,11 @@ class ReplKernel(LanguageKernel):
                     collect: list[str] | None = None, on_quiet: Any = None,
                     answer_stdin: bool = True) -> str:
         """Stream output until the prompt; return what came on stderr meanwhile."""
+        with self.batched_stdout(emit and collect is None):
+            return self._wait_prompt(emit, timeout, collect, on_quiet, answer_stdin)
+
+    def _wait_prompt(self, emit: bool, timeout: float | None, collect: list[str] | None,
+                     on_quiet: Any, answer_stdin: bool) -> str:
         assert self.child is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         partial = ""
@@ -333,10 +338,12 @@ class ReplKernel(LanguageKernel):
                     drain_stderr(flush=True)
                     self.prompt_match = m
                     return "".join(stderr_parts)
+                self.flush_batch(unless_recent=True)
                 continue
             if ready:
                 continue
-            # quiet: show a pending partial line, answer a read on stdin, check the deadline
+            # quiet: send held lines, show a pending partial line, answer a read on stdin, check the deadline
+            self.flush_batch()
             now = time.monotonic()
             if err_partial:
                 drain_stderr(flush=True)
