@@ -27,7 +27,7 @@ from tests import faultlib  # noqa: E402
 from tests.runnerlib import RunnerProcess, free_port  # noqa: E402
 
 TOKEN = "soak-token"
-RSS_BOUND_MB = 256
+RSS_BOUND_MB = faultlib.spill_rss_bound_mb(32)  # the default memory limit
 
 
 DEBUG = False

@@ -215,6 +215,13 @@ async def slow_reader(runner: RunnerProcess, total_bytes: int, read_mb_s: float 
             "rss_base_mb": base / MB, "rss_peak_growth_mb": (peak[0] - base) / MB, "seconds": elapsed}
 
 
+def spill_rss_bound_mb(memory_limit_mb: float) -> float:
+    """The runner's stated bound for a slow agent (docs/query-mode.md#slow-agents): the spill
+    queue's memory limit, 16 frames of 1 MiB in the agent socket, and 64 MiB for messages in flight
+    and the allocator."""
+    return memory_limit_mb + 16 + 64
+
+
 def check_slow_reader(fig: dict, rss_bound_mb: float) -> None:
     assert fig["exit"] == 0 and not fig["order_errors"], fig
     assert fig["lines_in_order"] == int(fig["output_mb"] * 1024), fig

@@ -14,7 +14,8 @@ from tests import faultlib
 from tests.runnerlib import RunnerProcess, free_port
 
 TOKEN = "load-token"
-SLOW_READER_RSS_BOUND_MB = 256  # see bench/README.md: the runner holds at most ~1000 frames in flight
+SLOW_READER_RSS_BOUND_MB = faultlib.spill_rss_bound_mb(32)  # the default memory limit (docs/query-mode.md#slow-agents)
+SPILL_MEMORY_MB = 8
 
 
 async def test_queries_in_a_row_hold_memory_latency_and_fds(runner: RunnerProcess) -> None:
@@ -32,6 +33,25 @@ async def test_kernel_killed_over_and_over_never_leaves_the_runner_without_one(r
 async def test_slow_reader_gets_all_output_in_order_with_bounded_memory(runner: RunnerProcess) -> None:
     fig = await faultlib.slow_reader(runner, total_bytes=100 * faultlib.MB, read_mb_s=40)
     faultlib.check_slow_reader(fig, SLOW_READER_RSS_BOUND_MB)
+
+
+@pytest.fixture
+async def small_memory_runner(runner_dirs):
+    proc = RunnerProcess(lang="python", dirs=runner_dirs,
+                         env={"KRUNNER_OUTPUT_MEMORY_LIMIT": str(SPILL_MEMORY_MB * faultlib.MB)})
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        await proc.stop()
+
+
+async def test_a_backlog_beyond_the_memory_limit_waits_on_disk(small_memory_runner: RunnerProcess) -> None:
+    # 300 MB read at 20 MB/s: the kernel is done long before the agent, so most of the output is
+    # a backlog at some point; held in memory, the runner would grow by a few hundred MB
+    fig = await faultlib.slow_reader(small_memory_runner, total_bytes=300 * faultlib.MB, read_mb_s=20)
+    faultlib.check_slow_reader(fig, faultlib.spill_rss_bound_mb(SPILL_MEMORY_MB))
+    assert "waits in" in small_memory_runner.log(), "the spool file was never used"
 
 
 async def test_slow_reader_of_many_small_messages_gets_all_output(runner: RunnerProcess) -> None:

@@ -31,6 +31,7 @@ SUBSYSTEM_CLASSES = {
     "KernelHub": "ai.backend.kernel.kernels",
     "BatchExecutor": "ai.backend.kernel.batch",
     "ServiceManager": "ai.backend.kernel.services.manager",
+    "SpillQueue": "ai.backend.kernel.spillqueue",
 }
 _HELP_ARGS = frozenset({"-h", "--help", "--help-all", "--version"})
 
@@ -109,6 +110,7 @@ class RunnerApp(Application):
         "intrinsic-services": "ServiceManager.intrinsic_services",
         "intrinsic-bind-ip": "ServiceManager.bind_ip",
         "ssh-key-dir": "ServiceManager.ssh_key_dir",
+        "output-spool-dir": "SpillQueue.spool_dir",
         **GATEWAY_ALIASES,
         "log-level": "Application.log_level",
     }

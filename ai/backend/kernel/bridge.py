@@ -18,6 +18,7 @@ from zmq.utils.monitor import parse_monitor_message
 from .agentlink import AgentLink
 from .kernels import KernelHub
 from .queryexec import QueryExecution as _Execution
+from .spillqueue import SpillQueue, dropped_bytes_of
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ MEDIA_PREFERENCE = (
     "application/json",
 )
 _BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
+READ_BATCH = 64  # iopub messages the reader takes per loop turn when they are already waiting
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
@@ -121,8 +123,10 @@ class QueryBridge:
     """Runs `code` ops on one kernel and translates its messages into agent frames."""
 
     def __init__(self, link: AgentLink, hub: KernelHub, kernel_id: str, *,
-                 ready_timeout: float, complete_timeout: float) -> None:
+                 ready_timeout: float, complete_timeout: float, iopub_queue: SpillQueue | None = None) -> None:
         self.link, self.hub = link, hub
+        # the kernel's iopub, read at the kernel's pace, waiting here for the agent's (docs/query-mode.md#slow-agents)
+        self.iopub_queue = iopub_queue if iopub_queue is not None else SpillQueue()
         self.kernel_id = kernel_id
         self.ready_timeout, self.complete_timeout = ready_timeout, complete_timeout
         self.km = hub.get_kernel(kernel_id)
@@ -137,9 +141,8 @@ class QueryBridge:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=False)
-        # iopub is PUB/SUB: a full queue drops the kernel's messages. While a slow agent holds the
-        # pump, its output waits in our queue instead of being lost (libzmq applies this to the
-        # connected pipe).
+        # iopub is PUB/SUB: a full queue drops the kernel's messages. The reader below empties it
+        # at once; no limit on ZeroMQ's side either, for the moments the loop is busy elsewhere.
         self.client.iopub_channel.socket.rcvhwm = 0
         # The kernel drops an input_request sent before our stdin socket finished connecting:
         # watch that connection (the kernel binds ~0.5 s after launch, so no event is missed).
@@ -148,7 +151,8 @@ class QueryBridge:
         )
         self._pumps = [
             asyncio.create_task(self._watch_stdin(monitor), name="bridge-stdin-monitor"),
-            asyncio.create_task(self._pump(self.client.iopub_channel, self._on_iopub_tracked), name="bridge-iopub"),
+            asyncio.create_task(self._read_iopub(), name="bridge-iopub-reader"),
+            asyncio.create_task(self._hand_over_iopub(), name="bridge-iopub"),
             asyncio.create_task(self._pump(self.client.shell_channel, self._on_shell), name="bridge-shell"),
             asyncio.create_task(self._pump(self.client.stdin_channel, self._on_stdin), name="bridge-stdin"),
         ]
@@ -164,6 +168,7 @@ class QueryBridge:
         for task in self._pumps:
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
+        self.iopub_queue.close()
         self.client.stop_channels()
 
     async def _watch_stdin(self, monitor: Any) -> None:
@@ -221,7 +226,7 @@ class QueryBridge:
         await self.ensure_ready(self.ready_timeout)
         loop = asyncio.get_running_loop()
         msg_id = self.client.execute(code, silent=False, store_history=True, allow_stdin=True, stop_on_error=True)
-        execution = _Execution(msg_id, loop.create_future())
+        execution = _Execution(msg_id, loop.create_future(), backlog=self.iopub_queue.__len__)
         self._current = execution
         try:
             await execution.done
@@ -250,25 +255,60 @@ class QueryBridge:
     async def _pump(self, channel: Any, handler: Any) -> None:
         # Straight recv + verify/decode: jupyter_client's get_msg() first awaits a poll() of the
         # same socket, one more future and loop turn per message (docs/performance.md).
-        socket, session = channel.socket, self.client.session
+        socket = channel.socket
         while True:
             # a recv of a message that is already there never yields: under a flood of output this
             # pump would starve the loop (shutdown, other requests) without this turn
             await asyncio.sleep(0)
+            await self._handle(await socket.recv_multipart(), handler)
+
+    async def _read_iopub(self) -> None:
+        """Empty the iopub socket as fast as the kernel fills it: raw bytes into the spill queue.
+
+        Everything already there is taken in one go (up to READ_BATCH messages, through a plain
+        non-blocking socket on the same ZeroMQ socket: no future per message), then the loop runs."""
+        socket, queue = self.client.iopub_channel.socket, self.iopub_queue
+        nonblocking = zmq.Socket.shadow(socket.underlying)
+        while True:
+            queue.put(await socket.recv_multipart())
             try:
-                _, parts = session.feed_identities(await socket.recv_multipart())
-                msg = session.deserialize(parts)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dropping an unreadable kernel message")
+                for _ in range(READ_BATCH):
+                    queue.put(nonblocking.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                pass
+            await asyncio.sleep(0)  # as in _pump: a flood must not starve the loop
+
+    async def _hand_over_iopub(self) -> None:
+        """Decode the queued iopub messages and hand them to the agent, at the agent's pace."""
+        queue = self.iopub_queue
+        while True:
+            if queue:  # more is waiting (a flood): let the rest of the loop run between messages
+                await asyncio.sleep(0)
+            parts = await queue.get()
+            dropped = dropped_bytes_of(parts)
+            if dropped is not None:
+                if self._current is not None:
+                    await self.link.send("stderr", f"\nkrunner: {dropped} bytes of output were dropped: the "
+                                                   f"agent fell {queue.spool_limit >> 20} MiB behind\n")
                 continue
-            try:
-                await handler(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("failed to handle %s", msg.get("msg_type"))
+            await self._handle(parts, self._on_iopub_tracked)
+
+    async def _handle(self, raw: list[bytes], handler: Any) -> None:
+        session = self.client.session
+        try:
+            _, parts = session.feed_identities(raw)
+            msg = session.deserialize(parts)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dropping an unreadable kernel message")
+            return
+        try:
+            await handler(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("failed to handle %s", msg.get("msg_type"))
 
     async def _on_shell(self, msg: dict[str, Any]) -> None:
         parent_id = msg.get("parent_header", {}).get("msg_id")

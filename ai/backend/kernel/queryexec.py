@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class QueryExecution:
     notes: list[str] = field(default_factory=list)
     handling: int = 0  # iopub messages of this query being handed to the agent right now
     last_output: float = 0.0  # loop time the last of them was handed over
+    backlog: Callable[[], int] = lambda: 0  # kernel messages read but not handed over yet
 
     def output_started(self) -> None:
         self.handling += 1
@@ -43,7 +45,7 @@ class QueryExecution:
     def _idle_grace_check(self) -> None:
         if self.done.done() or self.idle:
             return
-        if self.handling:  # blocked handing output to a slow agent: the idle may be queued behind it
+        if self.handling or self.backlog():  # output on its way to a slow agent: the idle may be behind it
             self.arm_idle_grace()
             return
         quiet = asyncio.get_running_loop().time() - self.last_output

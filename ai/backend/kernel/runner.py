@@ -111,7 +111,7 @@ class Runner:
         self._outsock = self._ctx.socket(zmq.PUSH)
         self._insock.linger = 0
         # at most 16 frames (<= 16 MiB) wait here for a slow agent; query output beyond that waits
-        # in the bridge's iopub queue, batch output in the child's pipe (docs/query-mode.md#slow-agents)
+        # in the bridge's spill queue, batch output in the child's pipe (docs/query-mode.md#slow-agents)
         self._outsock.sndhwm = 16
         self._insock.bind(f"tcp://{self.app.bind_ip}:{ports['replin']}")
         self._outsock.bind(f"tcp://{self.app.bind_ip}:{ports['replout']}")
@@ -140,9 +140,10 @@ class Runner:
             kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
             self.hub.main_kernel_id = kernel_id
             from .bridge import QueryBridge
+            from .spillqueue import SpillQueue
 
             bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
-                                 complete_timeout=self.app.complete_timeout)
+                                 complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app))
             await bridge.start()
         except Exception as e:
             self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 SITECUSTOMIZE = Path(__file__).with_name("sitecustomize.py")
 MARKER = "# krunner-bridge: batch-mode input() override"
+OUTSTREAM_EXTENSION = "ai.backend.kernel.python.outstream"  # importable by any interpreter: docs/runtimes.md
 
 
 def python_tool(ctx: BatchContext) -> str:
@@ -115,7 +116,8 @@ def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
             runtime = sys.executable
     # not passed: --IPKernelApp.exec_files=<warm_completer.py here> (it lengthens the latency tail of the
     # kernel's first seconds more than it shortens the first completion; docs/performance.md)
-    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # stream output in pieces of at most 1 MiB (docs/query-mode.md#slow-agents)
+    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}", f"--ext={OUTSTREAM_EXTENSION}"]
 
 
 def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dict[str, str]:

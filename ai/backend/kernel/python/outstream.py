@@ -1,0 +1,79 @@
+"""Stream output of the Python kernel in pieces of at most 1 MiB, sent as soon as a piece is full.
+
+ipykernel buffers `sys.stdout`/`sys.stderr` and publishes the buffer every 0.2 s: a program that
+prints fast sends one stream message of up to ~100 MB. Every client must then receive, verify and
+decode that whole message at once before it can show the first byte of it, and holds it in memory
+several times over meanwhile. Here a full piece goes out at once, no message carries more than
+one piece, and a writer more than a few pieces ahead of the sending waits for it (so a burst never
+exceeds the iopub socket's 1000-message high-water mark), so output flows through the runner (and
+any Jupyter client) in bounded steps.
+Small, slow output is unchanged: it still goes out on ipykernel's 0.2 s flush.
+
+Loaded by the Python kernel as an IPython extension (`--ext=ai.backend.kernel.python.outstream`);
+it only changes the class of the kernel's own stream objects, and does nothing where those are not
+ipykernel's `OutStream` or ipykernel lacks what it relies on. See docs/query-mode.md#slow-agents.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from ipykernel.iostream import OutStream
+except ImportError:  # not in a kernel: nothing to do
+    OutStream = None  # type: ignore[assignment,misc]
+
+PIECE_CHARS = 1 << 20  # a piece is at most 1 Mi characters (1 MiB for ASCII output)
+AHEAD_PIECES = 8  # pieces a writer may get ahead of the IO thread before it waits for it
+
+if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
+
+    class PiecewiseOutStream(OutStream):  # type: ignore[misc,valid-type]
+        """An `OutStream` that sends a piece once it is full, never sends more than a piece per
+        message, and lets the writer get at most AHEAD_PIECES pieces ahead of what is sent."""
+
+        _krb_pending = 0  # characters written since the last piece was scheduled (approximate, unlocked)
+        _krb_scheduled = 0  # pieces scheduled since the writer last waited
+
+        def write(self, string: str) -> int | None:
+            written = super().write(string)
+            self._krb_pending += len(string)
+            if self._krb_pending >= PIECE_CHARS and self.pub_thread is not None and self._is_master_process():
+                self._krb_pending = 0
+                self._krb_scheduled += 1
+                if self._krb_scheduled < AHEAD_PIECES:
+                    self.pub_thread.schedule(self._flush)  # in the IO thread, as ipykernel's own flushes
+                else:
+                    # Wait for the IO thread to send what is buffered. Without this a fast writer fills
+                    # the buffer with hundreds of pieces that then leave in one burst, and the iopub
+                    # socket drops what exceeds its high-water mark (1000 messages).
+                    self._krb_scheduled = 0
+                    self.flush()
+            return written
+
+        def _flush_buffers(self) -> Any:
+            for parent, data in super()._flush_buffers():
+                if len(data) <= PIECE_CHARS:
+                    yield parent, data
+                    continue
+                for start in range(0, len(data), PIECE_CHARS):
+                    yield parent, data[start:start + PIECE_CHARS]
+else:
+    PiecewiseOutStream = None  # type: ignore[assignment,misc]
+
+
+def install(streams: tuple[Any, ...]) -> int:
+    """Switch each ipykernel stream in `streams` to the piecewise class; returns how many."""
+    if PiecewiseOutStream is None:
+        return 0
+    switched = 0
+    for stream in streams:
+        if type(stream) is OutStream:
+            stream.__class__ = PiecewiseOutStream
+            switched += 1
+    return switched
+
+
+def load_ipython_extension(shell: Any) -> None:
+    import sys
+
+    install((sys.stdout, sys.stderr))

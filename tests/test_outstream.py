@@ -1,0 +1,80 @@
+"""Our Python kernel's stream output in pieces (ai/backend/kernel/python/outstream.py), on a real
+ipykernel started the way the runner starts it, read by a real jupyter_client."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.manager import start_new_kernel
+
+from ai.backend.kernel.languages.python import python_kernel_argv
+from ai.backend.kernel.python import library_dir
+from ai.backend.kernel.python.outstream import PIECE_CHARS
+from tests.faultlib import MB, LineChecker, numbered_output_code
+
+
+@pytest.fixture
+def kernel() -> Iterator[BlockingKernelClient]:
+    env = {**os.environ, "PYTHONPATH": str(library_dir())}
+    extra = python_kernel_argv(sys.executable, env)[4:]  # the options the runner gives the kernel
+    assert any("outstream" in arg for arg in extra), extra
+    km, kc = start_new_kernel(kernel_name="python3", extra_arguments=extra, env=env)
+    kc.iopub_channel.socket.rcvhwm = 0
+    try:
+        yield kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run_and_collect(kc: BlockingKernelClient, code: str, timeout: float) -> tuple[LineChecker, list[int], bool]:
+    """Run `code`; feed its stdout to a LineChecker; sizes of its stream messages; idle seen?"""
+    msg_id = kc.execute(code)
+    checker, sizes, deadline = LineChecker(), [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            sizes.append(len(msg["content"]["text"]))
+            checker.feed(msg["content"]["text"])
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return checker, sizes, True
+    return checker, sizes, False
+
+
+def test_fast_output_arrives_in_pieces_of_at_most_one_mebibyte(kernel: BlockingKernelClient) -> None:
+    checker, sizes, idle = run_and_collect(kernel, numbered_output_code(40 * MB), timeout=120)
+    assert idle and not checker.errors and checker.expected == 40 * 1024, (checker.errors, checker.expected)
+    assert max(sizes) <= PIECE_CHARS, max(sizes)  # plain ipykernel: one message of up to ~100 MB
+    assert len(sizes) >= 40
+
+
+def test_a_writer_far_ahead_of_the_sending_loses_nothing(kernel: BlockingKernelClient) -> None:
+    # More than 1000 pieces: a writer that ran ahead would have them leave in one burst, and the
+    # kernel's iopub socket drops what exceeds its 1000-message high-water mark (the tail and the
+    # idle status were lost that way before the writer was made to wait).
+    checker, sizes, idle = run_and_collect(kernel, numbered_output_code(1100 * MB), timeout=600)
+    assert not checker.errors and checker.expected == 1100 * 1024, (checker.errors, checker.expected)
+    assert idle and len(sizes) > 1000
+
+
+def test_small_output_is_unchanged(kernel: BlockingKernelClient) -> None:
+    msg_id = kernel.execute("print('hello'); import sys; print('oops', file=sys.stderr)")
+    seen = {}
+    while True:
+        msg = kernel.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            seen[msg["content"]["name"]] = seen.get(msg["content"]["name"], "") + msg["content"]["text"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    assert seen == {"stdout": "hello\n", "stderr": "oops\n"}
+    reply = kernel.execute_interactive("import sys; print(type(sys.stdout).__name__)", timeout=30,
+                                       output_hook=lambda m: m["msg_type"] == "stream" and seen.update(cls=m["content"]["text"]))
+    assert reply["content"]["status"] == "ok" and seen["cls"].strip() == "PiecewiseOutStream"
