@@ -57,8 +57,11 @@ def _enlarge(fd: int) -> int:
 
 
 def _hung_up(fd: int) -> bool:
-    """An empty pipe that polls readable has no writers left: end of file."""
-    return bool(select.select([fd], [], [], 0)[0])
+    """An empty pipe that polls readable has no writers left: end of file. (poll, not select:
+    the runner may hold more than FD_SETSIZE descriptors.)"""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _pending_bytes(fd: int) -> int:
