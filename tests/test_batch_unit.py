@@ -15,7 +15,7 @@ import pytest
 
 from ai.backend.kernel import batch_io
 from ai.backend.kernel.batch_io import READ_SIZE
-from ai.backend.kernel.procfacts import group_alive
+from ai.backend.kernel.procfacts import group_alive, process_tree
 from ai.backend.kernel.languages.python import MARKER, install_sitecustomize
 from tests.batch_fake import FakeAgent
 
@@ -187,6 +187,19 @@ async def test_a_pipe_that_cannot_be_enlarged_is_read_without_pauses(fake: FakeA
     await fake.batch_run("", "", "head -c 16000000 /dev/zero | tr '\\0' x")
     assert len(fake.text()) == 16_000_000
     assert time.monotonic() - start < 6  # pausing 50 ms per 64 KiB would take over 12 s
+
+
+async def test_every_step_reaps_its_program(fake: FakeAgent) -> None:
+    for code in (0, 3):
+        await fake.batch_run("", "", f"exit {code}")
+        assert fake.controls()[-1] == ("finished", {"exitCode": code})
+    await fake.batch_run("", "", "kill -TERM $$")
+    assert fake.controls()[-1] == ("finished", {"exitCode": -signal.SIGTERM})
+
+    def state(pid: int) -> str:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    assert [pid for pid in process_tree(os.getpid())[1:] if state(pid) == "Z"] == []
 
 
 async def test_task_log_appended_when_logs_dir_exists(work: Path) -> None:
