@@ -8,7 +8,10 @@ Starts a real runner (free ports, temp dirs, no Jupyter kernel), then, interleav
     its reader task has received (and UTF-8 decoded and queued) the `finished` frame;
   * agent-call: the same call until it returned its result (adds the agent's console aggregation
     and the JSON round trip of the 50 MB result, which are agent-side costs).
-Prints MB/s (1 MB = 10^6 bytes) and the ratios against the pipe.  Usage: python bench/batch.py [--rounds N]
+Prints MB/s (1 MB = 10^6 bytes) and the ratios against the pipe, then the load-independent figures
+of the wire runner per 50 MB: its CPU split by thread (event loop, ZeroMQ's I/O thread, the rest:
+pyzmq's garbage collector, helpers), its page faults and the frames it sent (docs/performance.md#batch-path).
+Usage: python bench/batch.py [--rounds N] [--no-agent]
 """
 from __future__ import annotations
 
@@ -35,11 +38,33 @@ SIZE = 50_000_000
 CMD = f"head -c {SIZE} /dev/zero | tr '\\0' x"
 
 
+def _stat(path: str) -> tuple[str, list[str]]:
+    with open(path) as f:
+        text = f.read()
+    return text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """user+system CPU time of a process (all its threads, zmq's I/O thread included)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = _stat(f"/proc/{pid}/stat")[1]
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds per thread kind: the event loop (the process's own thread), ZeroMQ I/O, other."""
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name, fields = _stat(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+        kind = "loop" if tid == str(pid) else "zmq I/O" if name.startswith("ZMQbg/IO") else "other"
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def page_faults(pid: int) -> int:
+    return int(_stat(f"/proc/{pid}/stat")[1][7])  # minflt
 
 
 def pipe_run() -> float:
@@ -63,6 +88,7 @@ class Wire:
         self.push.connect(f"tcp://127.0.0.1:{runner.replin_port}")
         self.pull.connect(f"tcp://127.0.0.1:{runner.replout_port}")
         self.max_frame = 0
+        self.frames = 0
 
     async def run(self) -> float:
         start = time.perf_counter()
@@ -76,6 +102,7 @@ class Wire:
                 break
             if op == b"stdout":
                 received += len(payload)
+                self.frames += 1
                 self.max_frame = max(self.max_frame, len(payload))
         assert received == SIZE, received
         return time.perf_counter() - start
@@ -130,12 +157,18 @@ async def main() -> None:
             if agent is not None:
                 await agent_run(agent)
             assert runners[0].proc is not None
-            wire_cpu = 0.0
+            pid = runners[0].proc.pid
+            wire_cpu, threads, faults, frames = 0.0, {}, 0, 0
             for _ in range(args.rounds):
                 times["pipe"].append(await asyncio.to_thread(pipe_run))
-                before = cpu_seconds(runners[0].proc.pid)
+                before, before_threads, before_faults = cpu_seconds(pid), thread_seconds(pid), page_faults(pid)
+                wire.frames = 0
                 times["wire"].append(await wire.run())
-                wire_cpu += cpu_seconds(runners[0].proc.pid) - before
+                wire_cpu += cpu_seconds(pid) - before
+                for kind, value in thread_seconds(pid).items():
+                    threads[kind] = threads.get(kind, 0.0) + value - before_threads.get(kind, 0.0)
+                faults += page_faults(pid) - before_faults
+                frames += wire.frames
                 if agent is not None:
                     recv, call = await agent_run(agent)
                     times["agent-recv"].append(recv)
@@ -154,7 +187,9 @@ async def main() -> None:
         print(f"  {name:10s} {med[name]:7.1f} MB/s {best[name]:7.1f} MB/s   "
               f"{med[name] / med['pipe']:.2f}x / {best[name] / best['pipe']:.2f}x pipe")
     per_run = wire_cpu / args.rounds
-    print(f"  runner CPU per 50 MB: {per_run:.3f} s (= {SIZE / 1e6 / per_run:.0f} MB per runner CPU second)")
+    print(f"  runner CPU per 50 MB: {per_run:.3f} s (= {SIZE / 1e6 / per_run:.0f} MB per runner CPU second); "
+          + ", ".join(f"{kind} {value / args.rounds * 1000:.0f} ms" for kind, value in sorted(threads.items())))
+    print(f"  runner page faults per 50 MB: {faults / args.rounds:.0f}; frames per 50 MB: {frames / args.rounds:.0f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import sys
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ai.backend.kernel import batch_io
 from ai.backend.kernel.batch_io import READ_SIZE
-from ai.backend.kernel.procfacts import group_alive
+from ai.backend.kernel.procfacts import group_alive, process_tree
 from ai.backend.kernel.languages.python import MARKER, install_sitecustomize
 from tests.batch_fake import FakeAgent
 
@@ -148,6 +150,56 @@ async def test_large_output_arrives_whole_in_frames_of_at_most_1mib(fake: FakeAg
     assert sum(map(len, out)) == size and set(b"".join(out)) == {ord("x")}
     assert max(map(len, out)) <= READ_SIZE == 1024 * 1024
     assert fake.text("stderr") == "err\n"
+
+
+async def test_multibyte_output_arrives_byte_exact_across_frames(fake: FakeAgent) -> None:
+    # frames are cut wherever a read ends, inside UTF-8 sequences too; the agent decodes each
+    # stream incrementally (docs/protocol.md), so what matters is that every byte arrives in order
+    await fake.batch_run("", "", f"{PY} -c \"import sys; sys.stdout.write('é€😀' * 500_000)\"")
+    assert len([t for t, _ in fake.frames if t == "stdout"]) > 1
+    assert b"".join(p for t, p in fake.frames if t == "stdout").decode() == "é€😀" * 500_000
+
+
+async def test_a_prompt_after_streaming_output_arrives_while_the_program_waits(fake: FakeAgent, work: Path) -> None:
+    (work / "prompt.py").write_text(
+        "import sys, time\n"
+        "sys.stdout.write('x' * 4_000_000); sys.stdout.flush()\n"
+        "sys.stdout.write('prompt> '); sys.stdout.flush()\n"
+        "time.sleep(60)\n")
+    task = asyncio.create_task(fake.batch_run("", "", f"{PY} prompt.py"))
+    try:
+        async with asyncio.timeout(10):  # the program sleeps far longer: the prompt was not held back
+            while not fake.text().endswith("prompt> "):
+                fake.frame_added.clear()
+                await fake.frame_added.wait()
+        assert not fake.controls()
+    finally:
+        await fake.batch.interrupt()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_pipe_that_cannot_be_enlarged_is_read_without_pauses(fake: FakeAgent, monkeypatch) -> None:
+    # the system refused F_SETPIPE_SZ (pipe-max-size, per-user pipe quota): the 64 KiB pipe fills in
+    # microseconds, so a coalescing pause per read would throttle the writer to 64 KiB per pause
+    monkeypatch.setattr(batch_io, "_enlarge", lambda fd: fcntl.fcntl(fd, batch_io.F_GETPIPE_SZ))
+    monkeypatch.setattr(batch_io, "COALESCE", 0.05)
+    start = time.monotonic()
+    await fake.batch_run("", "", "head -c 16000000 /dev/zero | tr '\\0' x")
+    assert len(fake.text()) == 16_000_000
+    assert time.monotonic() - start < 6  # pausing 50 ms per 64 KiB would take over 12 s
+
+
+async def test_every_step_reaps_its_program(fake: FakeAgent) -> None:
+    for code in (0, 3):
+        await fake.batch_run("", "", f"exit {code}")
+        assert fake.controls()[-1] == ("finished", {"exitCode": code})
+    await fake.batch_run("", "", "kill -TERM $$")
+    assert fake.controls()[-1] == ("finished", {"exitCode": -signal.SIGTERM})
+
+    def state(pid: int) -> str:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    assert [pid for pid in process_tree(os.getpid())[1:] if state(pid) == "Z"] == []
 
 
 async def test_task_log_appended_when_logs_dir_exists(work: Path) -> None:

@@ -1,9 +1,10 @@
 """One batch child process: its own process group, output pumped in large chunks, stdin fed from
 the agent's `input` ops when the child blocks reading it, interrupt with SIGKILL escalation.
 
-Output is read straight from the pipe file descriptors (no StreamReader copies) with up to 1 MiB
-per read, and each read becomes one frame, so frames never exceed 1 MiB. The pipes are enlarged
-to 1 MiB (F_SETPIPE_SZ) so a fast writer is not throttled by 64 KiB pipe buffers.
+Output is read straight from the pipe file descriptors (no StreamReader copies), each read
+becoming one frame of at most `CHUNK` (<= 1 MiB) bytes. The pipes are enlarged to 1 MiB
+(F_SETPIPE_SZ) so a fast writer is not throttled by 64 KiB pipe buffers; while output streams the
+reader pauses briefly so the writer fills large frames (docs/performance.md#batch-path).
 
 Blocked-on-stdin detection asks `procfacts.stdin_wait` about the child's process tree (a blocking
 read on the stdin pipe); it covers programs that read stdin with read/readv/pread (C stdio, Java,
@@ -17,8 +18,10 @@ import errno
 import fcntl
 import logging
 import os
+import select
 import signal
 import struct
+import subprocess
 import termios
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,11 +32,36 @@ from .procfacts import group_alive
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 20  # bytes per read, and so the largest frame
+READ_SIZE = 1 << 20  # the largest frame
+# Bytes per read, and so per frame: below the runner's malloc mmap threshold, so the frame's buffer
+# is reused heap memory. A bigger read gets a fresh mmap whose pages fault in one by one while the
+# kernel copies into them, several times the cost of the copy (docs/performance.md#batch-path).
+CHUNK = min(READ_SIZE, procfacts.MALLOC_MMAP_THRESHOLD - (4 << 10))
 PIPE_SIZE = 1 << 20
-F_SETPIPE_SZ = 1031
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+COALESCE = 0.001  # s a streaming pump waits for the writer to fill the pipe
+BURST = 0.005  # s since the last chunk during which output counts as streaming
 
 Send = Callable[[str, bytes | str | dict], Awaitable[None]]
+
+
+def _enlarge(fd: int) -> int:
+    """Grow a pipe to PIPE_SIZE where the system allows it (pipe-max-size and the per-user pipe
+    quota, fs/pipe-user-pages-soft, may refuse); the capacity it ends up with."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+    try:
+        return fcntl.fcntl(fd, F_GETPIPE_SZ)
+    except OSError:
+        return 64 << 10
+
+
+def _hung_up(fd: int) -> bool:
+    """An empty pipe that polls readable has no writers left: end of file. (poll, not select:
+    the runner may hold more than FD_SETSIZE descriptors.)"""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _pending_bytes(fd: int) -> int:
@@ -64,10 +92,12 @@ class BatchChild:
         self.argv, self.env, self.cwd = argv, env, cwd
         self.send, self.next_input, self.task_log = send, next_input, task_log
         self.poll_interval, self.drain_timeout = poll_interval, drain_timeout
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.pgid: int | None = None
         self._sending = 0
         self._out_fds: list[int] = []
+        self._pipe_size: dict[int, int] = {}
+        self._pauses: set[asyncio.Future] = set()  # pumps' coalescing pauses, cut short at exit
         self._stdin_w: int | None = None
         self._stdin_id = ""
         self._input_wait: asyncio.Task | None = None
@@ -75,18 +105,20 @@ class BatchChild:
         self._exited = asyncio.Event()
 
     async def start(self) -> None:
-        """Spawn the child; OSError (not found, not executable) propagates to the caller."""
+        """Spawn the child; OSError (not found, not executable) propagates to the caller.
+
+        A plain Popen (vfork + exec, well under a millisecond) and a pidfd for the exit: asyncio's
+        subprocess transport and its child-watcher thread cost ~2 ms per step on top."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
         for fd in (out_r, err_r):
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+            self._pipe_size[fd] = _enlarge(fd)
             os.set_blocking(fd, False)
         os.set_blocking(in_w, False)
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=in_r, stdout=out_w, stderr=err_w, cwd=self.cwd, env=self.env,
+            self.proc = subprocess.Popen(
+                self.argv, stdin=in_r, stdout=out_w, stderr=err_w, cwd=self.cwd, env=self.env,
                 start_new_session=True, close_fds=True)
         except BaseException:
             for fd in (out_r, err_r, in_w):
@@ -108,8 +140,11 @@ class BatchChild:
                  for fd, name in zip(self._out_fds, ("stdout", "stderr"))]
         watcher = asyncio.create_task(self._watch_stdin()) if self.next_input else None
         try:
-            code = await self.proc.wait()
+            code = await self._exit_code()
             self._exited.set()
+            for pause in self._pauses:  # the output is complete: no point waiting for more
+                if not pause.done():
+                    pause.set_result(None)
             if watcher:
                 watcher.cancel()
             done, pending = await asyncio.wait(pumps, timeout=self.drain_timeout)
@@ -123,47 +158,92 @@ class BatchChild:
             await asyncio.gather(*pumps, *([watcher] if watcher else []), return_exceptions=True)
             self._close_stdin()
 
+    async def _exit_code(self) -> int:
+        """Wait for the child's exit on the event loop (a pidfd turns readable), then reap it."""
+        assert self.proc is not None
+        try:
+            pidfd = os.pidfd_open(self.proc.pid)
+        except (OSError, AttributeError):  # Linux < 5.3: a thread waits instead
+            return await asyncio.to_thread(self.proc.wait)
+        try:
+            await self._readable(pidfd)
+        finally:
+            os.close(pidfd)
+        return self.proc.wait()
+
     # output ------------------------------------------------------------------------------------
 
     async def _pump(self, fd: int, name: str) -> None:
-        # Each read takes exactly what the pipe holds (FIONREAD), up to READ_SIZE: an oversized
-        # read buffer costs an mmap/munmap per read in this process (docs/performance.md). While
-        # output streams (the previous chunk went out less than `burst` s ago) and the pipe holds
-        # less than a full frame, wait `coalesce` s before reading, so a fast writer fills large
-        # frames instead of the runner waking for every few KiB it writes. The first chunk after
-        # a quiet spell is read and sent at once.
-        coalesce, burst, full = 0.001, 0.005, READ_SIZE // 2
+        # Each pass drains what the pipe holds, in reads of exactly what is there (FIONREAD) up to
+        # CHUNK. While output streams (the last chunk went out less than BURST s ago) and the pipe
+        # holds less than a frame, the pump first waits COALESCE s so a fast writer fills large
+        # frames instead of waking the runner for each 4 KiB it writes; draining first leaves the
+        # writer the whole pipe meanwhile. After a quiet spell the first bytes go out at once (a
+        # prompt is never held back). A pipe that could not be enlarged fills in far less than
+        # COALESCE: there the pause would only throttle the writer, so it is skipped.
         loop = asyncio.get_running_loop()
+        pause = self._pipe_size.get(fd, 0) >= PIPE_SIZE
+        full = min(CHUNK, PIPE_SIZE // 2)
         last_sent = -1.0
         try:
             while True:
                 pending = _pending_bytes(fd)
-                if 0 < pending < full and loop.time() - last_sent < burst:
-                    await asyncio.sleep(coalesce)
+                if pause and pending < full and loop.time() - last_sent < BURST and not (
+                        pending == 0 and _hung_up(fd)):  # at end of file there is nothing to wait for
+                    await self._pause(COALESCE)
                     pending = _pending_bytes(fd)
-                try:
-                    data = os.read(fd, min(pending, READ_SIZE) if pending else READ_SIZE)
-                except BlockingIOError:
-                    ready = loop.create_future()
-                    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+                if not pending:
+                    await self._readable(fd)
+                    pending = _pending_bytes(fd)
+                while True:  # drain; a readable pipe with nothing in it is at end of file
                     try:
-                        await ready
-                    finally:
-                        loop.remove_reader(fd)
-                    continue
-                if not data:
-                    return
-                self._sending += 1
-                try:
-                    if self.task_log is not None:
-                        self._log_output(data)
-                    await self.send(name, data)
-                finally:
-                    self._sending -= 1
+                        data = os.read(fd, min(pending, CHUNK) if pending > 0 else CHUNK)
+                    except BlockingIOError:
+                        break
+                    if not data:
+                        return
+                    await self._emit(name, data)
+                    pending -= len(data)
+                    if pending <= 0:
+                        break
                 last_sent = loop.time()
         finally:
             os.close(fd)
             self._out_fds = [-1 if f == fd else f for f in self._out_fds]  # the number may be reused
+
+    async def _pause(self, seconds: float) -> None:
+        if self._exited.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        pause = loop.create_future()
+        timer = loop.call_later(seconds, lambda: pause.done() or pause.set_result(None))
+        self._pauses.add(pause)
+        try:
+            await pause
+        finally:
+            timer.cancel()
+            self._pauses.discard(pause)
+
+    @staticmethod
+    async def _readable(fd: int) -> None:
+        """Wait until `fd` is readable: a pipe holds data or its last writer closed it; a pidfd's
+        process exited."""
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+
+    async def _emit(self, name: str, data: bytes) -> None:
+        self._sending += 1
+        try:
+            if self.task_log is not None:
+                self._log_output(data)
+            await self.send(name, data)
+        finally:
+            self._sending -= 1
 
     def _log_output(self, data: bytes) -> None:
         try:

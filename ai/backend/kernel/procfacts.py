@@ -232,6 +232,14 @@ def pdeathsig_argv() -> list[str]:
     return [path, "--pdeathsig", "KILL", "--"]
 
 
+# Allocations from this size up are mmapped and returned to the OS when freed: just above one agent
+# output frame (<= 1 MiB), so a frame's buffer (a batch read, docs/performance.md#batch-path) is
+# heap memory used again and again instead of a fresh mapping faulted in page by page.
+MALLOC_MMAP_THRESHOLD = (1 << 20) + (64 << 10)
+# Free memory at the top of the heap kept for reuse before it is given back: a few frames.
+MALLOC_TRIM_THRESHOLD = 8 << 20
+
+
 def return_large_buffers_to_the_os() -> None:
     """Serve big agent payloads from mmap so they go back to the OS when freed.
 
@@ -241,7 +249,8 @@ def return_large_buffers_to_the_os() -> None:
     """
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-3, MALLOC_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, MALLOC_TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
 
