@@ -170,13 +170,19 @@ def test_kernel_lifecycle_and_errors(gw):
         assert r.status_code == 404, (method, path, r.text)
 
 
-def test_main_kernel_cannot_be_deleted(gw):
+def test_a_delete_of_the_main_kernel_only_releases_it(gw):
     status = get(gw, "/api/status").json()
     main = status["main_kernel_id"]
     assert main
+    pid_before = get(gw, f"/api/kernels/{main}").json()
     r = requests.delete(f"{gw.url}/api/kernels/{main}", headers=gw.headers)
-    assert r.status_code == 403 and "main kernel" in r.json()["message"]
-    assert get(gw, f"/api/kernels/{main}").status_code == 200
+    assert r.status_code == 204 and r.headers.get("X-Krunner-Kernel") == "kept"
+    assert get(gw, f"/api/kernels/{main}").json()["id"] == pid_before["id"]  # still there, still running
+    c = ChannelsClient(gw.url, main, TOKEN, "v1")
+    try:
+        assert c.execute("1 + 1")[0]["content"]["status"] == "ok"
+    finally:
+        c.close()
 
 
 @pytest.mark.parametrize("body, status", [

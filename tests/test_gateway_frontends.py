@@ -87,8 +87,8 @@ def test_jupyter_server_gateway_mode_session_execute_interrupt_restart(gw, jserv
     assert stdout_of(m.execute("print('main kernel via lab')")[1]) == "main kernel via lab\n"
     m.close()
     d = js("DELETE", jserver, f"/api/sessions/{r.json()['id']}")
-    assert d.status_code == 403  # our refusal to shut the main kernel down reaches JupyterLab
-    assert requests.get(f"{gw.url}/api/kernels/{main}", headers=gw.headers).status_code == 200
+    assert d.status_code == 204  # Lab lets go of the main kernel...
+    assert requests.get(f"{gw.url}/api/kernels/{main}", headers=gw.headers).status_code == 200  # ...it runs on
     assert js("DELETE", jserver, f"/api/sessions/{session['id']}").status_code == 204
     assert requests.get(f"{gw.url}/api/kernels/{kid}", headers=gw.headers).status_code == 404
 
@@ -109,3 +109,19 @@ def test_jupyter_run_existing_shares_the_main_kernel(gw, env, tmp_path):
     # the websocket client sees the other client's work on the same kernel
     assert stdout_of(c.execute("print(shared)")[1]) == "42\n"
     c.close()
+
+
+def test_a_jupyter_server_bound_to_the_main_kernel_exits_cleanly(gw, env, tmp_path):
+    # jupyter_server shuts down every kernel it knows on exit and stops at any error but 404: a
+    # refused DELETE of the main kernel used to leave it running after SIGTERM.
+    server = JupyterServerProcess(gw.url, TOKEN, str(tmp_path), env, token=JS_TOKEN)
+    main = requests.get(gw.url + "/api/status", headers=gw.headers).json()["main_kernel_id"]
+    try:
+        r = js("POST", server.url, "/api/sessions",
+               json={"path": "agent.ipynb", "name": "agent.ipynb", "type": "notebook", "kernel": {"id": main}})
+        assert r.status_code == 201, r.text
+        server.proc.terminate()
+        assert server.proc.wait(30) is not None
+    finally:
+        server.stop()
+    assert requests.get(f"{gw.url}/api/kernels/{main}", headers=gw.headers).status_code == 200

@@ -66,7 +66,8 @@ class GatewayConfig(Configurable):
     max_kernels = Integer(0, help="upper bound of kernels (running + starting); 0 = unlimited").tag(config=True)
     default_kernel_name = Unicode("", help="kernelspec used when a POST names none (default: the main kernel's, else python3)").tag(config=True)
     protect_main_kernel = Bool(
-        True, help="refuse DELETE of the runner's main kernel (403); interrupt/restart stay allowed"
+        True, help="a DELETE of the runner's main kernel only releases it (204, the kernel keeps running for the "
+                   "agent); interrupt/restart stay allowed"
     ).tag(config=True)
     honor_kernel_working_dir = Bool(
         True, help="start kernels in KERNEL_WORKING_DIR when a client sends it and it is an existing directory"

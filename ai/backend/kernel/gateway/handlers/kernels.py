@@ -76,8 +76,14 @@ class KernelHandler(APIHandler):
         state = self.gateway
         state.kernel_manager(kernel_id)
         if kernel_id == state.hub.main_kernel_id and state.config.protect_main_kernel:
-            raise web.HTTPError(403, "the runner's main kernel cannot be shut down through the gateway "
-                                     "(interrupt or restart it instead)")
+            # The main kernel belongs to the runner (the agent's session): a front-end that shuts it
+            # down only lets go of it. Success, so that jupyter_server's exit (which shuts down every
+            # kernel it knows, and stops on any error but 404) completes (docs/gateway.md#the-main-kernel).
+            log.info("DELETE of the main kernel %s: released by the client, kept running for the agent", kernel_id)
+            self.set_header("X-Krunner-Kernel", "kept")
+            self.set_status(204)
+            self.finish()
+            return
         await state.hub.shutdown_kernel(kernel_id)
         await state.forget_kernel(kernel_id)
         self.set_status(204)
