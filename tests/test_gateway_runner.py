@@ -78,7 +78,9 @@ async def test_agent_query_and_jupyter_clients_share_the_main_kernel(gw_runner, 
     assert stdout_of(results) == "142\n"
     ws.close()
 
-    # the runner's main kernel cannot be shut down through the gateway
+    # a gateway client cannot shut the runner's main kernel down: a DELETE only releases it
     r = await asyncio.to_thread(requests.delete, f"{url}/api/kernels/{main}",
                                 headers={"Authorization": f"token {TOKEN}"}, timeout=10)
-    assert r.status_code == 403
+    assert r.status_code == 204 and r.headers.get("X-Krunner-Kernel") == "kept"
+    results = await agent.execute_until_done(None, "query", "print(shared + 1)")
+    assert stdout_of(results) == "143\n"  # the agent's kernel and its state are still there
