@@ -7,7 +7,9 @@ import asyncio
 import base64
 import builtins
 import json
+import os
 import subprocess
+import sys
 import venv
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -130,6 +132,20 @@ def test_an_interpreter_with_only_the_library_dir_can_draw(tmp_path: Path) -> No
     assert "saved as" in proc.stdout
     (saved,) = tmp_path.glob("canvas*.svg")
     assert ET.parse(saved).getroot().find(f"{SVG}circle") is not None
+
+
+def test_the_library_dir_first_on_the_path_hides_nothing_of_the_package(tmp_path: Path) -> None:
+    """Our own kernels started through the gateway of a Python runner get the library dir first on
+    PYTHONPATH: the runner's interpreter must still import the whole package behind it."""
+    import ai.backend.kernel
+
+    real_root = Path(ai.backend.kernel.__file__).parents[3]
+    env = {"PYTHONPATH": f"{library_dir(tmp_path / 'lib')}{os.pathsep}{real_root}", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", "import ai.backend.kernel.languages.bash.kernel, "
+                           "ai.backend.kernel.python.drawing as d; print(d.__file__)"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "krunner-pylib-" in proc.stdout  # the drawing library still comes from the library dir
 
 
 @pytest.mark.parametrize("lang", ["python", "app"])

@@ -21,20 +21,41 @@ def library_dir(base: str | os.PathLike[str] | None = None) -> Path:
 
     Why not our package root: when the runner is pip-installed, that root is the runner's whole
     site-packages, whose compiled modules must not leak into another interpreter. This directory
-    holds only `ai/backend/kernel/__init__.py` (version string, no imports) and this `python`
-    package, as symlinks (copies where symlinks fail), so it always follows the installed code.
+    holds only `ai/backend/kernel/__init__.py` and this `python` package (a symlink, a copy where
+    symlinks fail), so it always follows the installed code. That `__init__.py` is written here:
+    the package's version, and the real package directory added to the package's path, so that
+    the runner's own interpreter still finds the rest of the package (`python -m
+    ai.backend.kernel.languages...`, our kernels started through the gateway) behind this
+    directory; a foreign interpreter gets nothing it can use from there but pure Python.
     """
     root = Path(base) if base is not None else Path(tempfile.gettempdir())
     tag = hashlib.sha1(str(_PACKAGE).encode()).hexdigest()[:12]
     lib = root / f"krunner-pylib-{os.getuid()}-{tag}"
     kernel = lib / "ai" / "backend" / "kernel"
-    wanted = {kernel / "__init__.py": _KERNEL_PACKAGE / "__init__.py", kernel / "python": _PACKAGE}
-    if all(_points_to(link, target) for link, target in wanted.items()):
+    init, init_text = kernel / "__init__.py", _package_init()
+    if _points_to(kernel / "python", _PACKAGE) and _has_text(init, init_text):
         return lib
     kernel.mkdir(parents=True, exist_ok=True)
-    for link, target in wanted.items():
-        _replace_with_link(link, target)
+    _replace_with_link(kernel / "python", _PACKAGE)
+    tmp = init.with_name(f".__init__.{os.getpid()}.tmp")
+    tmp.write_text(init_text)
+    os.replace(tmp, init)
     return lib
+
+
+def _package_init() -> str:
+    from .. import __version__
+
+    return (f'"""ai.backend.kernel for code in kernels (written by the runner: {__file__})."""\n'
+            f"__version__ = {__version__!r}\n"
+            f"__path__.append({str(_KERNEL_PACKAGE)!r})  # the rest of the package, behind this directory\n")
+
+
+def _has_text(path: Path, text: str) -> bool:
+    try:
+        return not path.is_symlink() and path.read_text() == text
+    except OSError:
+        return False
 
 
 def put_library_first(env: dict[str, str]) -> None:
