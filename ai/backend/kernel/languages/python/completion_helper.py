@@ -1,0 +1,122 @@
+# Answers the Python kernel's first completions while the kernel's own jedi is cold
+# (docs/performance.md#the-first-completion).
+#
+# Started by kernel_launcher.py at the very start of the kernel process, with the kernel's own
+# interpreter, so that it runs alongside the kernel's start-up on the other core. It:
+#   1. lowers its priority to SCHED_IDLE (nice 19 where that is refused): it runs only on a core the
+#      kernel and the runner leave idle, and never holds the kernel's GIL (it is another process);
+#   2. warms jedi: the typeshed stubs and modules the first completions touch are parsed (or loaded
+#      from jedi's on-disk pickles, CACHE below, written there for the kernel and the next kernels)
+#      and inferred once; then it says so: {"warm": true} (or {"warm": false, "error": ...} and ends);
+#   3. goes back to normal priority where the system allows it (root: it now works only while the
+#      kernel waits for it) and serves requests, one JSON line each on stdin, one back on stdout:
+#        {"code": text before the cursor, "line": 1-based, "column": 0-based}
+#        -> {"matches": [[name, name_with_symbols, complete, type, signature], ...]}
+#      It ends at end of input: the kernel closed the pipe, or exited.
+#
+# It sees the text only, not the kernel's namespace: the kernel merges its answer with IPython's
+# namespace matchers, and goes back to its own jedi once that is warm (warm_completer.py).
+# Self-contained (stdlib and jedi): usage `python completion_helper.py CACHE_DIR`.
+import json
+import os
+import signal
+import sys
+import time
+
+# what the first completions of a session usually touch: a stdlib module's attributes (builtins
+# with them), then names
+WARM_SNIPPETS = ("import os\nos.pa", "pri")
+TYPE_BUDGET = 0.05  # s for types and signatures per answer (~50 ms each on a module's attributes)
+
+
+def set_policy(policy, tids):
+    for tid in tids:
+        try:
+            os.sched_setscheduler(tid, policy, os.sched_param(0))
+        except (AttributeError, OSError):
+            if policy != getattr(os, "SCHED_OTHER", 0):
+                try:
+                    os.setpriority(os.PRIO_PROCESS, tid, 19)
+                except (AttributeError, OSError):
+                    pass
+
+
+def save_atomically(parso_cache):
+    """parso writes its pickles in place: a reader in the kernel could load half a file."""
+    import pickle
+
+    def save(hashed_grammar, path, item, cache_path=None):
+        target = parso_cache._get_hashed_path(hashed_grammar, path, cache_path=cache_path)
+        tmp = f"{target}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(item, f, pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
+
+    parso_cache._save_to_file_system = save
+
+
+def completions(jedi, code, line, column):
+    interpreter = jedi.Interpreter(code, [{}])
+    try:  # IPython leaves completions inside a string literal to its other matchers
+        first = next(c for c in interpreter._get_module().tree_node.children if hasattr(c, "value"))
+        if first.value[:1] in ("'", '"'):
+            return []
+    except Exception:  # noqa: BLE001 - the same private API IPython uses; never fail on it
+        pass
+    matches = interpreter.complete(line=line, column=column)
+    deadline = time.monotonic() + TYPE_BUDGET
+    out = []
+    for c in matches:
+        kind, signature = "<unknown>", ""
+        if time.monotonic() < deadline:
+            try:
+                kind = c.type
+                if kind == "function":
+                    signatures = c.get_signatures()
+                    signature = signatures[0].to_string() if signatures else ""
+            except Exception:  # noqa: BLE001
+                pass
+        out.append([c.name, c.name_with_symbols, c.complete, kind, signature])
+    return out
+
+
+def reply(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    cache = sys.argv[1] if len(sys.argv) > 1 else None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt of the kernel's process group is not for us
+    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # our own directory holds the batch sitecustomize: not for import here
+    set_policy(getattr(os, "SCHED_IDLE", 5), [0])
+    try:
+        import jedi
+        import parso.cache
+
+        if cache:
+            jedi.settings.cache_directory = cache
+        save_atomically(parso.cache)
+        for snippet in WARM_SNIPPETS:
+            lines = snippet.split("\n")
+            completions(jedi, snippet, len(lines), len(lines[-1]))
+    except Exception as e:  # noqa: BLE001 - the kernel then uses its own jedi
+        reply({"warm": False, "error": repr(e)})
+        return
+    reply({"warm": True})
+    # from now on it works only while the kernel waits for it: back to normal priority (where allowed)
+    set_policy(getattr(os, "SCHED_OTHER", 0), [0])
+    for raw in sys.stdin.buffer:
+        try:
+            request = json.loads(raw)
+            reply({"matches": completions(jedi, request["code"], request["line"], request["column"])})
+        except Exception as e:  # noqa: BLE001 - one bad request is answered, not fatal
+            reply({"error": repr(e)})
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
