@@ -4,9 +4,10 @@
 # on a quiet 2-core machine for `import os\nos.pa`), then loads nothing more than the next one
 # (0.1-0.2 s). kernel_launcher.py starts completion_helper.py next to the kernel, which does that
 # parsing in another process at idle priority, and calls install() on the kernel's completer.
-# install() replaces the completer's jedi matcher only (IPython's namespace matchers still run):
+# install() replaces the completer's jedi matcher only:
 #   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s),
-#     the text before the cursor goes to the helper, which answers with jedi's completions for it;
+#     the text before the cursor goes to the helper, which answers with jedi's completions for it
+#     (the text only), joined by IPython's namespace matches (what jedi would add from live objects);
 #     when it is not warm yet (a fresh machine: nothing in the cache), or does not answer within
 #     HELPER_WAIT s, the kernel uses its own jedi as without any of this, and it loads what the
 #     helper has parsed so far from the cache instead of parsing it again;
@@ -173,6 +174,7 @@ def install(completer, process):
 
     def finish_warm_up():
         own_warm.set()
+        completer.__dict__.pop("_jedi_matches", None)  # IPython's own from now on, no wrapper
         helper.close()
         for event, callback in (("pre_execute", pre_execute), ("post_execute", post_execute)):
             try:
@@ -200,7 +202,25 @@ def install(completer, process):
             shell.events.register("post_execute", post_execute)
             threading.Thread(target=own_warm_up, args=([request, *OWN_WARM_UP],),
                              name="krunner-warm-completer", daemon=True).start()
-        return iter([c for c in (HelperCompletion(*m) for m in reply["matches"]) if keep(c)])
+        matches = [HelperCompletion(*m) for m in reply["matches"]]
+        return iter([c for c in matches + namespace_matches(text[:offset], {c.name for c in matches}) if keep(c)])
+
+    def namespace_matches(before_cursor, seen):
+        """What jedi would add from the live namespace (it knows it, the helper does not): IPython's
+        own namespace matcher, the one it uses instead of jedi when jedi is off."""
+        token = completer.splitter.split_line(before_cursor.rsplit("\n", 1)[-1])
+        stem = token.rpartition(".")[2]
+        out = []
+        try:
+            found = completer.python_matches(token) if token else []
+        except Exception:  # noqa: BLE001 - an extra, never a reason to fail the completion
+            found = []
+        for match in found:
+            name = match.rpartition(".")[2]
+            if name not in seen and name.startswith(stem):
+                seen.add(name)
+                out.append(HelperCompletion(name, name, name[len(stem):], None, ""))
+        return out
 
     def jedi_matches(cursor_column, cursor_line, text):
         activity["last"] = time.monotonic()
