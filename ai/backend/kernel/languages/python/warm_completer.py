@@ -5,7 +5,8 @@
 # (0.1-0.2 s). kernel_launcher.py starts completion_helper.py next to the kernel, which does that
 # parsing in another process at idle priority, and calls install() on the kernel's completer.
 # install() replaces the completer's jedi matcher only:
-#   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s),
+#   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s,
+#     WARM_GRACE_CACHED s when it found the cache filled; no wait when it found it empty),
 #     the text before the cursor goes to the helper, which answers with jedi's completions for it
 #     (the text only), joined by IPython's namespace matches (what jedi would add from live objects);
 #     when it is not warm yet (a fresh machine: nothing in the cache), or does not answer within
@@ -28,6 +29,7 @@ import threading
 import time
 
 WARM_GRACE = 0.3  # s a completion waits for the helper to be warm before using the kernel's own jedi
+WARM_GRACE_CACHED = 1.0  # the same once the helper said the cache was filled before (warm in ~1 s)
 HELPER_WAIT = 2.0  # s a completion waits for a warm helper's answer (the runner gives up at 5 s)
 IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel loads the parsed files
 UNKNOWN_TYPE = "<unknown>"
@@ -60,6 +62,7 @@ class Helper:
     def __init__(self, process):
         self.process = process
         self.warm = False  # it said it is warm
+        self.cached = None  # it said whether the cache was filled before it started
         self.answered = 0  # completions it answered (tests read it)
         self._buffer = b""
 
@@ -67,16 +70,32 @@ class Helper:
     def alive(self):
         return self.process is not None and self.process.poll() is None
 
-    def wait_warm(self, timeout):
-        """Whether the helper is warm, waiting at most `timeout` s for it to say so."""
-        if not self.warm and self.alive:
-            try:
-                self.warm = bool(self._read(timeout).get("warm"))
-            except TimeoutError:
-                return False
-            except Exception:  # noqa: BLE001 - gone or garbled
-                self.close()
+    def wait_warm(self, timeout=None):
+        """Whether the helper is warm, after waiting WARM_GRACE s for it to say so (WARM_GRACE_CACHED
+        s once it said the cache was filled before; not at all once it said it was not), or
+        `timeout` s whatever it said."""
+        start = time.monotonic()
+        if not self.warm and self.alive and self.cached is not False:
+            self.boost()
+        try:
+            while not self.warm and self.alive and (timeout is not None or self.cached is not False):
+                wait = timeout if timeout is not None else WARM_GRACE_CACHED if self.cached else WARM_GRACE
+                message = self._read(start + wait - time.monotonic())
+                self.cached = message.get("cached", self.cached)
+                self.warm = bool(message.get("warm"))
+        except TimeoutError:
+            return False
+        except Exception:  # noqa: BLE001 - gone or garbled
+            self.close()
         return self.warm and self.alive
+
+    def boost(self):
+        """The kernel waits for it: its priority back to the kernel's, where the system allows that
+        (CAP_SYS_NICE, as root usually has); otherwise it stays at idle priority."""
+        try:
+            os.sched_setscheduler(self.process.pid, os.SCHED_OTHER, os.sched_param(0))
+        except (AttributeError, OSError):
+            pass
 
     def ask(self, request, timeout):
         try:
@@ -94,8 +113,7 @@ class Helper:
         deadline = time.monotonic() + timeout
         fd = self.process.stdout.fileno()
         while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 raise TimeoutError
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -183,7 +201,7 @@ def install(completer, process):
                 pass
 
     def from_helper(cursor_column, cursor_line, text):
-        if not helper.wait_warm(WARM_GRACE):  # still parsing: no sooner than the kernel's own jedi,
+        if not helper.wait_warm():  # still parsing: no sooner than the kernel's own jedi,
             return None  # which now loads what the helper has parsed so far from the pickles
         offset = cursor_to_position(text, cursor_line, cursor_column)
         request = {"code": text[:offset], "line": cursor_line + 1, "column": cursor_column}
