@@ -10,6 +10,9 @@
 # user's work directory (HOME in a container), shared by the kernels of the same user, so that a
 # restarted or later kernel loads pickles instead of parsing.
 #
+# KRUNNER_COMPLETION_HELPER=0 in the kernel's environment turns all of this off: the kernel is then
+# started exactly as by `-m ipykernel_launcher`.
+#
 # Self-contained (stdlib, then ipykernel); any interpreter with ipykernel, Python >= 3.8.
 import os
 import runpy
@@ -69,7 +72,7 @@ def hook_completer(process, cache):
 
 def main():
     cache = cache_dir()
-    process = start_helper(cache)
+    process = start_helper(cache) if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0" else None
     if process is not None:
         try:
             hook_completer(process, cache)
