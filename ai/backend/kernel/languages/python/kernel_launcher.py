@@ -41,11 +41,16 @@ def start_helper(cache):
     import subprocess
 
     try:
-        return subprocess.Popen([sys.executable, HELPER] + ([cache] if cache else []),
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                close_fds=True)
+        process = subprocess.Popen([sys.executable, HELPER] + ([cache] if cache else []),
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   close_fds=True)
     except OSError:
         return None
+    try:  # at once, not only once its interpreter has started: its start-up is CPU the kernel wants
+        os.sched_setscheduler(process.pid, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+    return process
 
 
 def hook_completer(process, cache):
