@@ -108,9 +108,23 @@ def reply(message):
     sys.stdout.flush()
 
 
+def die_with_parent():
+    """Killed with the kernel, even mid-warm-up (it reads its pipe only after)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent or parent == 1:  # the kernel was gone already
+        sys.exit(0)
+
+
 def main():
     cache = sys.argv[1] if len(sys.argv) > 1 else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt of the kernel's process group is not for us
+    die_with_parent()
     if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # our own directory holds the batch sitecustomize: not for import here
     set_policy(getattr(os, "SCHED_IDLE", 5), [0])
