@@ -1,8 +1,7 @@
 # The Python kernel's side of a warm first completion (docs/performance.md#the-first-completion).
 #
 # A fresh ipykernel's first completion parses typeshed's stubs and the modules involved (about 2.5 s
-# on a quiet 2-core machine for `import os\nos.pa`), then loads nothing more than the next one
-# (0.1-0.2 s). kernel_launcher.py starts completion_helper.py next to the kernel, which does that
+# on a quiet 2-core machine for `import os\nos.pa`; the next one costs 0.1-0.2 s). kernel_launcher.py starts completion_helper.py next to the kernel, which does that
 # parsing in another process at idle priority, and calls install() on the kernel's completer.
 # install() replaces the completer's jedi matcher only:
 #   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s;
@@ -18,8 +17,8 @@
 #     answer and OWN_WARM_UP with its own jedi (from the pickles: a fraction of a second each), one
 #     per pause; then the helper is stopped and the kernel's own jedi, which also sees the live
 #     namespace, answers from then on.
-# Nothing runs in the kernel while it starts, runs its first cells, or stays busy: the latency of
-# the first queries is untouched (the reason warming inside the kernel was not enabled before).
+# None of this work runs in the kernel while it starts, runs cells, or stays busy: a warm-up thread
+# in the kernel lengthened the latency tail of its first queries (why it had been turned off).
 #
 # Self-contained (stdlib, IPython, jedi), loaded by path (runpy.run_path) in any interpreter that
 # has ipykernel; Python >= 3.8.
@@ -31,12 +30,12 @@ import time
 
 WARM_GRACE = 0.3  # s a completion waits for the helper to be warm before using the kernel's own jedi
 WARM_GRACE_CACHED = 2.5  # the same once the helper said the cache was filled before (its warm-up is
-# then ~1 s of CPU, partly done) and it runs at the kernel's priority again: the kernel's own jedi
+# then ~0.65 s of CPU, partly done) and runs at the kernel's priority again: the kernel's own jedi
 # would start that work from zero
 HELPER_WAIT = 2.0  # s a completion waits for a warm helper's answer (the runner gives up at 5 s)
-IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel loads the parsed files
+IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel warms its own jedi
 UNKNOWN_TYPE = "<unknown>"
-# besides what the helper answered, the kernel warms these (builtins, and a module's attributes)
+# besides the helper's first answer, the kernel's own warm-up redoes these (names, a module's attributes)
 OWN_WARM_UP = ({"code": "pri", "line": 1, "column": 3}, {"code": "import os\nos.pa", "line": 2, "column": 5})
 
 
@@ -181,7 +180,6 @@ def install(completer, process):
                 loop.add_callback(warm_step, pending, done)
                 done.wait()
         finally:
-            loop = loop if loop is not None else None
             if loop is not None:
                 loop.add_callback(finish_warm_up)
 
