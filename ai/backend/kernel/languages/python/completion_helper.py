@@ -115,7 +115,7 @@ def die_with_parent():
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):  # elsewhere: it ends when it next reads its pipe
         pass
     if os.getppid() != parent or parent == 1:  # the kernel was gone already
         sys.exit(0)
