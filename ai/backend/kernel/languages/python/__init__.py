@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 SITECUSTOMIZE = Path(__file__).with_name("sitecustomize.py")
 MARKER = "# krunner-bridge: batch-mode input() override"
 OUTSTREAM_EXTENSION = "ai.backend.kernel.python.outstream"  # importable by any interpreter: docs/runtimes.md
+LAUNCH_KERNEL = f"import runpy; runpy.run_path({str(Path(__file__).with_name('kernel_launcher.py'))!r}, run_name='__main__')"
 
 
 def python_tool(ctx: BatchContext) -> str:
@@ -114,10 +115,9 @@ def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
         if not ok:
             log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
             runtime = sys.executable
-    # not passed: --IPKernelApp.exec_files=<warm_completer.py here> (it lengthens the latency tail of the
-    # kernel's first seconds more than it shortens the first completion; docs/performance.md)
-    # stream output in pieces of at most 1 MiB (docs/query-mode.md#slow-agents)
-    return [runtime, "-m", "ipykernel_launcher", "-f", "{connection_file}", f"--ext={OUTSTREAM_EXTENSION}"]
+    # `-m ipykernel_launcher`, plus a warm first completion (kernel_launcher.py; docs/performance.md),
+    # and stream output in pieces of at most 1 MiB (docs/query-mode.md#slow-agents)
+    return [runtime, "-c", LAUNCH_KERNEL, "-f", "{connection_file}", f"--ext={OUTSTREAM_EXTENSION}"]
 
 
 def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dict[str, str]:

@@ -1,89 +1,260 @@
-# Warm IPython's completer inside the Python kernel, off the critical path (docs/performance.md).
+# The Python kernel's side of a warm first completion (docs/performance.md#the-first-completion).
 #
-# The first completion in a fresh ipykernel imports jedi and parso, loads parso's grammar and parses
-# typeshed's stubs for builtins and the modules involved before jedi's inference even starts: about
-# half a second on a busy 2-core machine, spent while the user waits for their first Tab. (The
-# inference itself is redone by every completion: jedi keeps no state between requests.) Here a daemon thread does that work, beginning half a
-# second after the kernel started: the kernel's start and its first query (which usually follows
-# at once) keep the CPU. It runs while the kernel's main thread waits for messages and hands the
-# GIL back within 1 ms when one arrives (a shorter switch interval while it runs). The first real
-# completion then finds jedi, parso's grammar and the parsed stubs in memory; if it arrives while
-# the warm-up runs, it waits for it (the same work) rather than doing it twice in parallel, and if
-# it arrives before, the warm-up is called off.
+# A fresh ipykernel's first completion parses typeshed's stubs and the modules involved (about 2.5 s
+# on a quiet 2-core machine for `import os\nos.pa`; the next one costs 0.1-0.2 s). kernel_launcher.py starts completion_helper.py next to the kernel, which does that
+# parsing in another process at idle priority, and calls install() on the kernel's completer.
+# install() replaces the completer's jedi matcher only:
+#   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s;
+#     WARM_GRACE_CACHED s when it found the cache filled and its priority could be raised to the
+#     kernel's for the wait; no wait when it found the cache empty),
+#     the text before the cursor goes to the helper, which answers with jedi's completions for it
+#     (the text only), joined by IPython's namespace matches (what jedi would add from live objects);
+#     when it is not warm yet (a fresh machine: nothing in the cache), or does not answer within
+#     HELPER_WAIT s, the kernel uses its own jedi as without any of this, and it loads what the
+#     helper has parsed so far from the cache instead of parsing it again;
+#   - after the helper's first answer, a thread waits until the kernel has been idle (no cell
+#     running, no completion) for IDLE_BEFORE_WARM_UP s; then the kernel's main thread redoes that
+#     answer and OWN_WARM_UP with its own jedi (from the pickles: a fraction of a second each), one
+#     per pause; then the helper is stopped and the kernel's own jedi, which also sees the live
+#     namespace, answers from then on.
+# None of this work runs in the kernel while it starts, runs cells, or stays busy: a warm-up thread
+# in the kernel lengthened the latency tail of its first queries (why it had been turned off).
 #
-# Self-contained (stdlib, IPython, jedi), so any interpreter with ipykernel can load it, in either of
-# two ways:
-#     ipykernel_launcher -f CONN --IPKernelApp.exec_files=<this file>    (no import path needed)
-#     ipykernel_launcher -f CONN --ext=ai.backend.kernel.languages.python.warm_completer
-# As an exec file it runs in the user's namespace and leaves no name behind.
-#
-# (Comments, not a docstring: as an exec file a docstring would replace the user's __doc__.)
+# Self-contained (stdlib, IPython, jedi), loaded by path (runpy.run_path) in any interpreter that
+# has ipykernel; Python >= 3.8.
+import json
+import os
+import select
+import threading
+import time
+
+WARM_GRACE = 0.3  # s a completion waits for the helper to be warm before using the kernel's own jedi
+WARM_GRACE_CACHED = 2.5  # the same once the helper said the cache was filled before (its warm-up is
+# then ~0.65 s of CPU, partly done) and runs at the kernel's priority again: the kernel's own jedi
+# would start that work from zero
+HELPER_WAIT = 2.0  # s a completion waits for a warm helper's answer (the runner gives up at 5 s)
+IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel warms its own jedi
+UNKNOWN_TYPE = "<unknown>"
+# besides the helper's first answer, the kernel's own warm-up redoes these (names, a module's attributes)
+OWN_WARM_UP = ({"code": "pri", "line": 1, "column": 3}, {"code": "import os\nos.pa", "line": 2, "column": 5})
 
 
-# typeshed stubs parsed ahead: builtins and the modules most first completions touch
-STUBS = ("builtins", "os/__init__", "posixpath", "sys/__init__", "typing", "types", "_typeshed/__init__",
-         "collections/__init__", "abc", "re", "pathlib", "json/__init__", "math", "time", "random")
+class _Signature:
+    def __init__(self, text):
+        self.text = text
+
+    def to_string(self):
+        return self.text
 
 
-def _krb_start_completer_warm_up(shell, stubs=STUBS, delay=0.5, join_timeout=10.0):
-    """Start the warm-up thread (it begins after `delay` s); a completion that arrives once it began
-    waits for it (at most `join_timeout` s), one that arrives before calls it off."""
-    import sys
-    import threading
+class HelperCompletion:
+    """What IPython reads of a jedi completion: its names, type and first signature."""
 
-    completer = getattr(shell, "Completer", None)
-    if completer is None or not getattr(completer, "use_jedi", False):
-        return None
-    cancelled = threading.Event()
-    began = threading.Event()
+    def __init__(self, name, name_with_symbols, complete, type_, signature):
+        self.name, self.name_with_symbols, self.complete = name, name_with_symbols, complete
+        self.type, self._signature = type_ or UNKNOWN_TYPE, signature
 
-    def warm_up():
-        if cancelled.wait(delay):  # leave the CPU to the kernel's start and its first query
-            return
-        began.set()
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(interval, 0.001))  # a message for the main thread gets the GIL sooner
+    def get_signatures(self):
+        return [_Signature(self._signature)] if "(" in (self._signature or "") else []
+
+
+class Helper:
+    """One request at a time over the helper's pipes; any failure retires it for good."""
+
+    def __init__(self, process):
+        self.process = process
+        self.warm = False  # it said it is warm
+        self.cached = None  # it said whether the cache was filled before it started
+        self.answered = 0  # completions it answered (tests and benchmarks read these two)
+        self.waited = 0.0  # s completions waited for it to be warm
+        self._buffer = b""
+
+    @property
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def wait_warm(self, timeout=None):
+        """Whether the helper is warm, after waiting WARM_GRACE s for it to say so (WARM_GRACE_CACHED
+        s once it said the cache was filled before and runs at the kernel's priority again; not at all
+        once it said the cache was empty), or `timeout` s whatever it said."""
+        start = time.monotonic()
+        boosted = not self.warm and self.alive and self.cached is not False and self.boost()
         try:
-            # Imports and parsing only: no inference, no live objects, no `warnings` state (which is
-            # process-wide and would race with the main thread's).
-            import jedi
-            from jedi import settings
-            from jedi.inference.gradual.typeshed import TYPESHED_PATH
-
-            state = jedi.Interpreter("", [{}])._inference_state  # jedi's own grammar and caches
-            for name in stubs:
-                path = TYPESHED_PATH / "stdlib" / f"{name}.pyi"
-                if cancelled.is_set():
-                    break
-                if path.is_file():  # the same call jedi makes for a stub: its cache entry is ours
-                    state.parse(path=path, cache=True, diff_cache=settings.fast_parser,
-                                cache_path=settings.cache_directory, use_latest_grammar=True)
-        except Exception:  # noqa: BLE001 - a failed warm-up only means a cold first completion
-            pass
+            while not self.warm and self.alive and (timeout is not None or self.cached is not False):
+                wait = timeout if timeout is not None else WARM_GRACE_CACHED if self.cached and boosted else WARM_GRACE
+                message = self._read(start + wait - time.monotonic())
+                self.cached = message.get("cached", self.cached)
+                self.warm = bool(message.get("warm"))
+        except TimeoutError:
+            return False
+        except Exception:  # noqa: BLE001 - gone or garbled
+            self.close()
         finally:
-            sys.setswitchinterval(interval)
+            self.waited += time.monotonic() - start
+        return self.warm and self.alive
 
-    thread = threading.Thread(target=warm_up, name="krunner-warm-completer", daemon=True)
-    original = completer.completions
+    def boost(self):
+        """The kernel waits for it: its priority back to the kernel's, where the system allows that
+        (CAP_SYS_NICE, as root usually has); otherwise it stays at idle priority."""
+        try:
+            os.sched_setscheduler(self.process.pid, os.SCHED_OTHER, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, os.getpriority(os.PRIO_PROCESS, 0))
+            return True
+        except (AttributeError, OSError):
+            return False
 
-    def completions(text, offset):
-        completer.__dict__.pop("completions", None)  # later completions: no wrapper at all
-        if began.is_set():
-            thread.join(join_timeout)  # the same work is under way: let it finish once
-        else:
-            cancelled.set()
-        return original(text, offset)
+    def ask(self, request, timeout):
+        try:
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.flush()
+            reply = self._read(timeout)
+            if "matches" not in reply:
+                raise RuntimeError(reply.get("error"))
+            return reply
+        except Exception:  # noqa: BLE001 - late, broken or gone: the kernel's own jedi takes over
+            self.close()
+            return None
 
-    completer.completions = completions
-    thread.start()
-    return thread
+    def _read(self, timeout):
+        deadline = time.monotonic() + timeout
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def close(self):
+        """Stop it at once (its pickles are written whole, by rename, so nothing half-written stays)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
-def load_ipython_extension(shell):
-    """`--ext=ai.backend.kernel.languages.python.warm_completer`."""
-    _krb_start_completer_warm_up(shell)
+def install(completer, process):
+    """Route `completer`'s jedi matcher to the helper `process` until the kernel's own jedi is warm."""
+    helper = Helper(process)
+    original = getattr(completer, "_jedi_matches", None)
+    if original is None or not getattr(completer, "use_jedi", False):
+        helper.close()
+        return None
+    from IPython.core.completer import cursor_to_position
 
+    shell = completer.shell
+    own_warm = threading.Event()
+    activity = {"last": time.monotonic(), "busy": False}
 
-if __name__ == "__main__" and "get_ipython" in globals():  # as an IPKernelApp.exec_files entry
-    _krb_start_completer_warm_up(get_ipython())  # noqa: F821 - defined in the user namespace
-    del _krb_start_completer_warm_up, load_ipython_extension, STUBS
+    def pre_execute():
+        activity["busy"], activity["last"] = True, time.monotonic()
+
+    def post_execute():
+        activity["busy"], activity["last"] = False, time.monotonic()
+
+    def idle_for():
+        return 0.0 if activity["busy"] else time.monotonic() - activity["last"]
+
+    def own_warm_up(requests):
+        """A watcher thread that only sleeps: each pause of the kernel, it has the kernel's main
+        thread (its event loop) redo one of the helper's answers with the kernel's own jedi, from
+        the pickles. Never jedi in this thread: jedi and IPython's completer both change the
+        process-wide `warnings` state, so they must not overlap."""
+        loop = getattr(getattr(shell, "kernel", None), "io_loop", None)
+        pending = list(requests)
+        try:
+            while pending and loop is not None:
+                while idle_for() < IDLE_BEFORE_WARM_UP:
+                    time.sleep(max(0.05, IDLE_BEFORE_WARM_UP - idle_for()))
+                done = threading.Event()
+                loop.add_callback(warm_step, pending, done)
+                done.wait()
+        finally:
+            if loop is not None:
+                loop.add_callback(finish_warm_up)
+
+    def warm_step(pending, done):
+        try:
+            if idle_for() >= IDLE_BEFORE_WARM_UP:  # still idle now that the loop runs it
+                import jedi
+
+                request = pending.pop(0)
+                jedi.Interpreter(request["code"], [{}]).complete(line=request["line"], column=request["column"])
+        except Exception:  # noqa: BLE001 - the kernel's own first completion is then a cold one
+            pending.clear()
+        finally:
+            done.set()
+
+    def finish_warm_up():
+        own_warm.set()
+        completer.__dict__.pop("_jedi_matches", None)  # IPython's own from now on, no wrapper
+        helper.close()
+        for event, callback in (("pre_execute", pre_execute), ("post_execute", post_execute)):
+            try:
+                shell.events.unregister(event, callback)
+            except ValueError:
+                pass
+
+    def from_helper(cursor_column, cursor_line, text):
+        if not helper.wait_warm():  # still parsing: no sooner than the kernel's own jedi,
+            return None  # which now loads what the helper has parsed so far from the pickles
+        offset = cursor_to_position(text, cursor_line, cursor_column)
+        request = {"code": text[:offset], "line": cursor_line + 1, "column": cursor_column}
+        reply = helper.ask(request, HELPER_WAIT)
+        if reply is None:
+            return None
+        keep = lambda c: True  # noqa: E731 - IPython's own filter for `obj.` completions
+        if offset and text[offset - 1] == ".":
+            if completer.omit__names == 2:
+                keep = lambda c: not c.name.startswith("_")  # noqa: E731
+            elif completer.omit__names == 1:
+                keep = lambda c: not (c.name.startswith("__") and c.name.endswith("__"))  # noqa: E731
+        helper.answered += 1
+        if helper.answered == 1:  # from now on the kernel warms its own jedi in its pauses
+            shell.events.register("pre_execute", pre_execute)
+            shell.events.register("post_execute", post_execute)
+            threading.Thread(target=own_warm_up, args=([request, *OWN_WARM_UP],),
+                             name="krunner-warm-completer", daemon=True).start()
+        matches = [HelperCompletion(*m) for m in reply["matches"]]
+        return iter([c for c in matches + namespace_matches(text[:offset], {c.name for c in matches}) if keep(c)])
+
+    def namespace_matches(before_cursor, seen):
+        """What jedi would add from the live namespace (it knows it, the helper does not): IPython's
+        own namespace matcher, the one it uses instead of jedi when jedi is off."""
+        token = completer.splitter.split_line(before_cursor.rsplit("\n", 1)[-1])
+        stem = token.rpartition(".")[2]
+        out = []
+        try:
+            found = completer.python_matches(token) if token else []
+        except Exception:  # noqa: BLE001 - an extra, never a reason to fail the completion
+            found = []
+        for match in found:
+            name = match.rpartition(".")[2]
+            if name not in seen and name.startswith(stem):
+                seen.add(name)
+                out.append(HelperCompletion(name, name, name[len(stem):], None, ""))
+        return out
+
+    def jedi_matches(cursor_column, cursor_line, text):
+        activity["last"] = time.monotonic()
+        if not own_warm.is_set() and helper.alive:
+            matches = from_helper(cursor_column, cursor_line, text)
+            if matches is not None:
+                return matches
+        completer.__dict__.pop("_jedi_matches", None)  # from now on: IPython's own, no wrapper
+        helper.close()
+        return original(cursor_column, cursor_line, text)
+
+    completer._jedi_matches = jedi_matches
+    completer._krunner_helper = helper
+    return helper
