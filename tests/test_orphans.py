@@ -117,7 +117,8 @@ async def test_services_and_kernel_die_with_a_killed_runner(runner_dirs: dict[st
         tree = runner_tree(runner)
         names = " ".join(" ".join(p.cmdline()) for p in tree)
         assert f"sleep {secs}" in names, names
-        for expected in ("ipykernel", "http.server", "sleep 300", "sleep 301"):
+        # the Python kernel (started through kernel_launcher.py, which runs ipykernel_launcher)
+        for expected in ("kernel_launcher", "http.server", "sleep 300", "sleep 301"):
             assert expected in names, names
         elapsed = await kill_and_watch(runner, tree)
         slow.cancel()
