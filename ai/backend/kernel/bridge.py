@@ -34,6 +34,8 @@ MEDIA_PREFERENCE = (
 )
 _BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
+PROBE_INTERVAL_FIRST = 0.05  # seconds before ensure_ready sends kernel_info again; doubles while
+PROBE_INTERVAL_MAX = 1.0  # the kernel is silent, up to this
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
 
@@ -181,30 +183,42 @@ class QueryBridge:
         """Wait until the kernel answers `kernel_info` on shell *and* its iopub reaches us.
 
         After start-up and after an automatic restart our SUB socket reconnects late: what the
-        kernel publishes before then (a query's output, its idle status) would be lost.
+        kernel publishes before then (a query's output, its idle status) would be lost. A reply to any
+        probe counts; probes go out after 0.05, 0.1, 0.2 ... 1 s of silence, every 0.05 s once shell
+        answered (docs/performance.md#cold-paths-runner-start-up-and-first-query).
         """
         if not self._needs_ready_check:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"kernel {self.km.kernel_name} did not answer within {timeout:.0f} s")
-            msg_id = self.client.kernel_info()
-            self._iopub_probe = (msg_id, loop.create_future())
-            try:
-                await self._request(msg_id, min(1.0, remaining))
-                await asyncio.wait_for(self._iopub_probe[1], min(1.0, max(0.05, deadline - loop.time())))
+        answered: asyncio.Future[None] = loop.create_future()  # a shell reply to any of our probes
+        probes: list[str] = []
+        interval = PROBE_INTERVAL_FIRST
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"kernel {self.km.kernel_name} did not answer within {timeout:.0f} s")
+                msg_id = self.client.kernel_info()
+                probes.append(msg_id)
+                self._replies[msg_id] = reply = loop.create_future()
+                reply.add_done_callback(lambda _: answered.done() or answered.set_result(None))
+                self._iopub_probe = (msg_id, loop.create_future())
                 try:
-                    await asyncio.wait_for(self._stdin_connected.wait(), STDIN_CONNECT_WAIT)
+                    both = asyncio.gather(asyncio.shield(answered), asyncio.shield(self._iopub_probe[1]))
+                    await asyncio.wait_for(both, min(interval, remaining))
+                    break
                 except TimeoutError:
-                    log.warning("stdin of %s not connected yet; input requests may be lost", self.km.kernel_name)
-                break
-            except TimeoutError:
-                log.debug("kernel %s not reachable on shell and iopub yet", self.km.kernel_name)
-            finally:
-                self._iopub_probe = None
+                    log.debug("kernel %s: no %s yet", self.km.kernel_name, "iopub" if answered.done() else "shell")
+                interval = PROBE_INTERVAL_FIRST if answered.done() else min(interval * 2, PROBE_INTERVAL_MAX)
+        finally:
+            self._iopub_probe = None
+            for msg_id in probes:
+                self._replies.pop(msg_id, None)
+        try:
+            await asyncio.wait_for(self._stdin_connected.wait(), STDIN_CONNECT_WAIT)
+        except TimeoutError:
+            log.warning("stdin of %s not connected yet; input requests may be lost", self.km.kernel_name)
         self._needs_ready_check = False
 
     async def _request(self, msg_id: str, timeout: float) -> dict[str, Any]:
