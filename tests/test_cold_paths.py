@@ -3,14 +3,17 @@ the idle wait of a query (docs/query-mode.md)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ai.backend.kernel import queryexec
 from ai.backend.kernel.queryexec import QueryExecution
-from tests.runnerlib import REPO
+from tests.runnerlib import REPO, RunnerProcess
 
 # What the runner may import before it binds the agent sockets and answers `status`.
 HEAVY = ("jupyter_client", "tornado", "ai.backend.kernel.kernels", "ai.backend.kernel.bridge",
@@ -26,6 +29,55 @@ def test_the_path_to_status_imports_nothing_heavy() -> None:
              f"print([m for m in {HEAVY!r} if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_runner_binds_before_typing_subsystem_options_then_types_them() -> None:
+    """The runner's own command line (`defer_subsystem_options`): options of batch, services and
+    the kernel hub do not pull their modules in before the bind, and get their types afterwards."""
+    probe = ("import sys\n"
+             "from ai.backend.kernel.app import RunnerApp\n"
+             "app = RunnerApp(); app.defer_subsystem_options = True\n"
+             "app.initialize(['--batch-kill-grace', '2.5', '--intrinsic-services', 'sshd',\n"
+             "                '--KernelHub.restart_poll_interval=0.25', 'python'])\n"
+             f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+             "app.type_subsystem_options('KernelHub')\n"
+             "hub_only = (app.config.KernelHub.restart_poll_interval, 'ai.backend.kernel.batch' in sys.modules)\n"
+             "app.type_subsystem_options()\n"
+             "print(heavy, hub_only, app.config.BatchExecutor.kill_grace,\n"
+             "      app.config.ServiceManager.intrinsic_services, app.extra_args)\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] (0.25, False) 2.5 ['sshd'] ['python']", out.stdout
+
+
+async def test_a_bad_subsystem_option_value_ends_the_runner_with_a_message(runner_dirs: dict[str, Path]) -> None:
+    """Typed after the bind, a bad value still stops the runner non-zero, saying which option."""
+    runner = RunnerProcess("python", runner_dirs, extra_args=["--batch-kill-grace", "soon"])
+    runner._isolate_intrinsic_ports()
+    proc = await asyncio.create_subprocess_exec(
+        *runner.argv, cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = out.decode(errors="replace")
+    assert proc.returncode not in (0, None), text
+    assert "krunner: bad command-line option value" in text and "kill_grace" in text, text
+
+
+async def test_agent_ports_in_use_end_the_runner_with_a_message(runner_dirs: dict[str, Path]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        runner = RunnerProcess("python", runner_dirs)
+        runner.replin_port = taken.getsockname()[1]
+        runner._isolate_intrinsic_ports()
+        out = await asyncio.to_thread(subprocess.run, runner.argv, cwd=REPO, capture_output=True, text=True,
+                                      env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=30)
+    assert out.returncode not in (0, None), out.stderr
+    assert f"krunner: cannot listen for the agent on 127.0.0.1:{runner.replin_port}" in out.stderr, out.stderr
 
 
 def test_a_subsystem_option_on_the_command_line_is_still_typed() -> None:

@@ -15,7 +15,7 @@ from copy import deepcopy
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, HasTraits, Integer, List, TraitError, Unicode, default
 from traitlets.config import Application, Config
 
 from . import __version__
@@ -140,6 +140,14 @@ class RunnerApp(Application):
             return
         self.load_subsystem_classes(names or tuple(SUBSYSTEM_CLASSES))
         super().parse_command_line(self._untyped_argv)
+        for cls in self.classes:  # a value that does not fit its trait stays text: say which one
+            traits = cls.class_traits(config=True)
+            for key, value in self.config.get(cls.__name__, {}).items():
+                if key in traits:
+                    try:
+                        traits[key].validate(HasTraits(), value)
+                    except TraitError as e:
+                        raise TraitError(f"{cls.__name__}.{key}: {e}") from None
         if all(name in {cls.__name__ for cls in self.classes} for name in SUBSYSTEM_CLASSES):
             self._untyped_argv = None
 

@@ -204,12 +204,10 @@ class QueryBridge:
                 self._replies[msg_id] = reply = loop.create_future()
                 reply.add_done_callback(lambda _: answered.done() or answered.set_result(None))
                 self._iopub_probe = (msg_id, loop.create_future())
-                try:
-                    both = asyncio.gather(asyncio.shield(answered), asyncio.shield(self._iopub_probe[1]))
-                    await asyncio.wait_for(both, min(interval, remaining))
+                done, _ = await asyncio.wait((answered, self._iopub_probe[1]), timeout=min(interval, remaining))
+                if len(done) == 2:
                     break
-                except TimeoutError:
-                    log.debug("kernel %s: no %s yet", self.km.kernel_name, "iopub" if answered.done() else "shell")
+                log.debug("kernel %s: no %s yet", self.km.kernel_name, "iopub" if answered.done() else "shell")
                 interval = PROBE_INTERVAL_FIRST if answered.done() else min(interval * 2, PROBE_INTERVAL_MAX)
         finally:
             self._iopub_probe = None
