@@ -116,3 +116,48 @@ async def test_output_being_handed_to_a_slow_agent_keeps_the_query_open(short_gr
     ended = loop.time()
     await asyncio.wait_for(execution.done, 5)
     assert loop.time() - ended >= short_grace * 0.9  # the grace counts from the last output
+
+
+def test_the_bash_kernel_does_not_import_ipython_terminal_until_used() -> None:
+    probe = ("import sys\n"
+             "from ai.backend.kernel.languages.shell.earlystart import skip_ipython_terminal\n"
+             "skip_ipython_terminal()\n"
+             "import ipykernel.kernelapp, IPython\n"
+             "from ai.backend.kernel.languages.bash import kernel\n"
+             "before = 'prompt_toolkit' in sys.modules\n"
+             "from IPython.terminal.embed import InteractiveShellEmbed\n"
+             "print(before, 'prompt_toolkit' in sys.modules, callable(IPython.embed), InteractiveShellEmbed.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "InteractiveShellEmbed"], out.stdout
+
+
+async def test_the_bash_kernel_listens_on_its_ports_long_before_it_answers(tmp_path: Path) -> None:
+    """Its ports listen before ipykernel is imported (clients are not left to libzmq's 0.1–0.2 s
+    reconnect interval), and ipykernel serves them (shell/earlystart.py)."""
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    connection_file, info = write_connection_file(str(tmp_path / "kernel.json"))
+    started = asyncio.get_running_loop().time()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ai.backend.kernel.languages.bash.kernel", "-f", connection_file, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    client = AsyncKernelClient(connection_file=connection_file)
+    client.load_connection_file()
+    try:
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", info["shell_port"])) == 0:
+                    listening = asyncio.get_running_loop().time() - started
+                    break
+            await asyncio.sleep(0.005)
+        client.start_channels(hb=False)
+        await client.wait_for_ready(timeout=60)
+        ready = asyncio.get_running_loop().time() - started
+        reply = await client.execute_interactive("echo early", timeout=30, output_hook=lambda msg: None)
+    finally:
+        client.stop_channels()
+        proc.terminate()
+        await proc.wait()
+    assert reply["content"]["status"] == "ok"
+    assert listening < ready * 0.5, (listening, ready)
