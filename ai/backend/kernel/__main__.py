@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import zmq
-
-from .languages import get_language, names
 
 SUBCOMMANDS = {"gateway": "ai.backend.kernel.gateway.__main__"}
 
@@ -36,6 +35,13 @@ def bind_agent_sockets(ip: str, replin: int, replout: int) -> tuple[zmq.Context,
     return ctx, insock, outsock
 
 
+def usage() -> NoReturn:
+    from .languages import names
+
+    langs = ", ".join(names())
+    sys.exit(f"usage: python -m ai.backend.kernel [--debug] [options] LANG [RUNTIME_PATH]\nLANG is one of: {langs}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
@@ -45,21 +51,25 @@ def main(argv: list[str] | None = None) -> None:
         return
     from .app import RunnerApp
     from .environment import read_intrinsic_ports
-    from .logsetup import configure_logging
 
     app = RunnerApp()
     app.defer_subsystem_options = True  # typed once the sockets are bound (Runner.serve)
     app.initialize(argv)
-    if not app.extra_args or app.extra_args[0] not in names() or len(app.extra_args) > 2:
-        langs = ", ".join(names())
-        sys.exit(f"usage: python -m ai.backend.kernel [--debug] [options] LANG [RUNTIME_PATH]\nLANG is one of: {langs}")
-    app.log = configure_logging(get_language(app.lang).prefix, app.debug)
+    if not app.extra_args or len(app.extra_args) > 2:
+        usage()
     intrinsic_ports = read_intrinsic_ports(Path(app.config_dir) / "intrinsic-ports.json")
     replin, replout = app.agent_ports(intrinsic_ports)
     try:
         sockets = bind_agent_sockets(app.bind_ip, replin, replout)
     except zmq.ZMQError as e:
         sys.exit(f"krunner: cannot listen for the agent on {app.bind_ip}:{replin}/{replout}: {e}")
+    # after the bind: the language table, and the language's module for the log prefix
+    from .languages import get_language, names
+    from .logsetup import configure_logging
+
+    if app.extra_args[0] not in names():
+        usage()
+    app.log = configure_logging(get_language(app.lang).prefix, app.debug)
     app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
 
     import asyncio

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from copy import deepcopy
 from pathlib import Path
 
-from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Float, HasTraits, Integer, List, TraitError, Unicode, default
 from traitlets.config import Application, Config
 
@@ -196,6 +195,8 @@ class RunnerApp(Application):
 
     @default("runtime_dir")
     def _runtime_dir_default(self) -> str:
+        from jupyter_core.paths import jupyter_runtime_dir
+
         return jupyter_runtime_dir()
 
     def agent_ports(self, intrinsic_ports: dict[str, int]) -> tuple[int, int]:
