@@ -34,8 +34,8 @@ MEDIA_PREFERENCE = (
 )
 _BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
-PROBE_INTERVAL_FIRST = 0.05  # seconds before ensure_ready sends kernel_info again; doubles while
-PROBE_INTERVAL_MAX = 1.0  # the kernel is silent, up to this
+PROBE_RESEND = 1.0  # seconds ensure_ready waits for a silent kernel before it sends kernel_info again
+PROBE_IOPUB_WAIT = 0.05  # seconds it waits for a probe's iopub once the kernel has answered
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
 
@@ -183,9 +183,10 @@ class QueryBridge:
         """Wait until the kernel answers `kernel_info` on shell *and* its iopub reaches us.
 
         After start-up and after an automatic restart our SUB socket reconnects late: what the
-        kernel publishes before then (a query's output, its idle status) would be lost. A reply to any
-        probe counts; probes go out after 0.05, 0.1, 0.2 ... 1 s of silence, every 0.05 s once shell
-        answered (docs/performance.md#cold-paths-runner-start-up-and-first-query).
+        kernel publishes before then (a query's output, its idle status) would be lost. One probe at
+        a time (sent again after 1 s of silence; a reply to any probe counts); once the kernel has
+        answered, a probe whose iopub did not come within 0.05 s is followed by another
+        (docs/performance.md#cold-paths-runner-start-up-and-first-query).
         """
         if not self._needs_ready_check:
             return
@@ -193,7 +194,6 @@ class QueryBridge:
         deadline = loop.time() + timeout
         answered: asyncio.Future[None] = loop.create_future()  # a shell reply to any of our probes
         probes: list[str] = []
-        interval = PROBE_INTERVAL_FIRST
         try:
             while True:
                 remaining = deadline - loop.time()
@@ -204,11 +204,13 @@ class QueryBridge:
                 self._replies[msg_id] = reply = loop.create_future()
                 reply.add_done_callback(lambda _: answered.done() or answered.set_result(None))
                 self._iopub_probe = (msg_id, loop.create_future())
-                done, _ = await asyncio.wait((answered, self._iopub_probe[1]), timeout=min(interval, remaining))
-                if len(done) == 2:
-                    break
+                await asyncio.wait((answered,), timeout=min(PROBE_RESEND, remaining))
+                if answered.done():  # the kernel is up: this probe's reply (and iopub, once we are subscribed)
+                    done, _ = await asyncio.wait((reply, self._iopub_probe[1]), timeout=PROBE_IOPUB_WAIT)
+                    if len(done) == 2:
+                        break
+                    await asyncio.wait((reply,), timeout=PROBE_RESEND)  # never two probes in flight
                 log.debug("kernel %s: no %s yet", self.km.kernel_name, "iopub" if answered.done() else "shell")
-                interval = PROBE_INTERVAL_FIRST if answered.done() else min(interval * 2, PROBE_INTERVAL_MAX)
         finally:
             self._iopub_probe = None
             for msg_id in probes:
