@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from copy import deepcopy
 from pathlib import Path
 
-from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, HasTraits, Integer, List, TraitError, Unicode, default
 from traitlets.config import Application, Config
 
 from . import __version__
@@ -26,7 +25,9 @@ from .options import debug_flag, from_env
 # The subsystems' configurable classes, by name. Importing them costs jupyter_client and the
 # services (docs/performance.md#cold-paths-runner-start-up-and-first-query), so the command line loads them only when it names
 # one of their options or asks for help; otherwise they are imported after the agent sockets are
-# bound, and read their options from the config (and the environment) as usual.
+# bound, and read their options from the config (and the environment) as usual. The runner itself
+# (`defer_subsystem_options`) does not load them even then: it binds its sockets first and types
+# those values afterwards (`type_subsystem_options`).
 SUBSYSTEM_CLASSES = {
     "KernelHub": "ai.backend.kernel.kernels",
     "BatchExecutor": "ai.backend.kernel.batch",
@@ -120,11 +121,36 @@ class RunnerApp(Application):
     }
     classes = [GatewayConfig]  # + the SUBSYSTEM_CLASSES, when `load_subsystem_classes` ran
 
-    def load_subsystem_classes(self) -> None:
-        """List every configurable class (typed command-line values, `--help-all`)."""
-        loaded = [getattr(importlib.import_module(module), name) for name, module in SUBSYSTEM_CLASSES.items()]
-        others = [cls for cls in self.classes if cls not in loaded and cls is not GatewayConfig]
+    # Set before `initialize` by the runner's command line: subsystem options named on it keep their
+    # text values until `type_subsystem_options` (after the agent sockets are bound).
+    defer_subsystem_options = False
+    _untyped_argv: list[str] | None = None
+
+    def load_subsystem_classes(self, names: Sequence[str] = tuple(SUBSYSTEM_CLASSES)) -> None:
+        """List these configurable classes (default: all; typed command-line values, `--help-all`)."""
+        known = {cls.__name__: cls for cls in self.classes}
+        known.update((name, getattr(importlib.import_module(SUBSYSTEM_CLASSES[name]), name)) for name in names)
+        others = [cls for name, cls in known.items() if name not in SUBSYSTEM_CLASSES and cls is not GatewayConfig]
+        loaded = [known[name] for name in SUBSYSTEM_CLASSES if name in known]
         self.classes = [*others, *loaded, GatewayConfig]  # the order of `--help-all`
+
+    def type_subsystem_options(self, *names: str) -> None:
+        """Parse the command line again with these subsystem classes (default: all) loaded, so the
+        values it gave their options get their types; nothing to do when none was deferred."""
+        if self._untyped_argv is None:
+            return
+        self.load_subsystem_classes(names or tuple(SUBSYSTEM_CLASSES))
+        super().parse_command_line(self._untyped_argv)
+        for cls in self.classes:  # a value that does not fit its trait stays text: say which one
+            traits = cls.class_traits(config=True)
+            for key, value in self.config.get(cls.__name__, {}).items():
+                if key in traits:
+                    try:
+                        traits[key].validate(HasTraits(), value)
+                    except TraitError as e:
+                        raise TraitError(f"{cls.__name__}.{key}: {e}") from None
+        if all(name in {cls.__name__ for cls in self.classes} for name in SUBSYSTEM_CLASSES):
+            self._untyped_argv = None
 
     def _names_a_subsystem_option(self, argv: Sequence[str]) -> bool:
         """Does the command line name an option (or flag) of a SUBSYSTEM_CLASSES class, or ask for help?"""
@@ -154,7 +180,10 @@ class RunnerApp(Application):
     def parse_command_line(self, argv: Sequence[str] | None = None) -> None:
         args = list(sys.argv[1:] if argv is None else argv)
         if self._names_a_subsystem_option(args):
-            self.load_subsystem_classes()
+            if self.defer_subsystem_options and not _HELP_ARGS.intersection(args):
+                self._untyped_argv = args
+            else:
+                self.load_subsystem_classes()
         super().parse_command_line(args)
 
     def update_config(self, config: Config) -> None:
@@ -168,7 +197,17 @@ class RunnerApp(Application):
 
     @default("runtime_dir")
     def _runtime_dir_default(self) -> str:
+        from jupyter_core.paths import jupyter_runtime_dir
+
         return jupyter_runtime_dir()
+
+    def agent_ports(self, intrinsic_ports: dict[str, int]) -> tuple[int, int]:
+        """(replin, replout): `intrinsic-ports.json` gives them unless the command line did."""
+        ports = {"replin": self.replin_port, "replout": self.replout_port}
+        for key in ports:
+            if key in intrinsic_ports and not self.explicitly_set(f"{key}_port"):
+                ports[key] = intrinsic_ports[key]
+        return ports["replin"], ports["replout"]
 
     def explicitly_set(self, trait: str) -> bool:
         """Was this option given on the command line or in a config file (not a default/env)?"""

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 READ_BATCH = 64  # iopub messages the reader takes per loop turn when they are already waiting
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
+PROBE_RESEND = 1.0  # seconds ensure_ready waits for a silent kernel before it sends kernel_info again
+PROBE_IOPUB_WAIT = 0.05  # seconds it waits for a probe's iopub once the kernel has answered
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
 
 
@@ -95,30 +97,42 @@ class QueryBridge:
         """Wait until the kernel answers `kernel_info` on shell *and* its iopub reaches us.
 
         After start-up and after an automatic restart our SUB socket reconnects late: what the
-        kernel publishes before then (a query's output, its idle status) would be lost.
+        kernel publishes before then (a query's output, its idle status) would be lost. One probe at
+        a time (sent again after 1 s of silence; a reply to any probe counts); once the kernel has
+        answered, a probe whose iopub did not come within 0.05 s is followed by another
+        (docs/performance.md#cold-paths-runner-start-up-and-first-query).
         """
         if not self._needs_ready_check:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"kernel {self.km.kernel_name} did not answer within {timeout:.0f} s")
-            msg_id = self.client.kernel_info()
-            self._iopub_probe = (msg_id, loop.create_future())
-            try:
-                await self._request(msg_id, min(1.0, remaining))
-                await asyncio.wait_for(self._iopub_probe[1], min(1.0, max(0.05, deadline - loop.time())))
-                try:
-                    await asyncio.wait_for(self._stdin_connected.wait(), STDIN_CONNECT_WAIT)
-                except TimeoutError:
-                    log.warning("stdin of %s not connected yet; input requests may be lost", self.km.kernel_name)
-                break
-            except TimeoutError:
-                log.debug("kernel %s not reachable on shell and iopub yet", self.km.kernel_name)
-            finally:
-                self._iopub_probe = None
+        answered: asyncio.Future[None] = loop.create_future()  # a shell reply to any of our probes
+        probes: list[str] = []
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"kernel {self.km.kernel_name} did not answer within {timeout:.0f} s")
+                msg_id = self.client.kernel_info()
+                probes.append(msg_id)
+                self._replies[msg_id] = reply = loop.create_future()
+                reply.add_done_callback(lambda _: answered.done() or answered.set_result(None))
+                self._iopub_probe = (msg_id, loop.create_future())
+                await asyncio.wait((answered,), timeout=min(PROBE_RESEND, remaining))
+                if answered.done():  # the kernel is up: this probe's reply (and iopub, once we are subscribed)
+                    done, _ = await asyncio.wait((reply, self._iopub_probe[1]), timeout=PROBE_IOPUB_WAIT)
+                    if len(done) == 2:
+                        break
+                    await asyncio.wait((reply,), timeout=PROBE_RESEND)  # never two probes in flight
+                log.debug("kernel %s: no %s yet", self.km.kernel_name, "iopub" if answered.done() else "shell")
+        finally:
+            self._iopub_probe = None
+            for msg_id in probes:
+                self._replies.pop(msg_id, None)
+        try:
+            await asyncio.wait_for(self._stdin_connected.wait(), STDIN_CONNECT_WAIT)
+        except TimeoutError:
+            log.warning("stdin of %s not connected yet; input requests may be lost", self.km.kernel_name)
         self._needs_ready_check = False
 
     async def _request(self, msg_id: str, timeout: float) -> dict[str, Any]:

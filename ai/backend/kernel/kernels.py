@@ -16,6 +16,9 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.session import Session
 from jupyter_client.ioloop import AsyncIOLoopKernelManager, AsyncIOLoopKernelRestarter
@@ -127,6 +130,26 @@ class ConfirmingRestarter(AsyncIOLoopKernelRestarter):
             self._confirming = None
 
 
+DEFAULT_RECONNECT_INTERVAL = 0.01  # seconds
+
+
+class QuickConnectClient(AsyncKernelClient):
+    """jupyter_client's async client, whose sockets retry a refused connection every
+    `KernelHub.client_reconnect_interval` instead of libzmq's 100–200 ms.
+
+    A client connects while its kernel is still importing, before the kernel's ports exist: with
+    libzmq's interval it reached the kernel up to 0.2 s after the kernel could answer, and an iopub
+    message published meanwhile was lost (docs/performance.md#cold-paths-runner-start-up-and-first-query).
+    """
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        context = super()._context_default()  # the client's own: stop_channels() destroys it
+        hub = getattr(self.parent, "parent", None)
+        interval = getattr(hub, "client_reconnect_interval", DEFAULT_RECONNECT_INTERVAL)
+        context.setsockopt(zmq.RECONNECT_IVL, max(1, round(interval * 1000)))
+        return context
+
+
 class ExactNameKernelManager(AsyncIOLoopKernelManager):
     """jupyter_client silently turns the name `python` into `python3`; we map names exactly."""
 
@@ -134,6 +157,10 @@ class ExactNameKernelManager(AsyncIOLoopKernelManager):
         default_value=ConfirmingRestarter, klass=AsyncIOLoopKernelRestarter, config=True,
         help="the restarter: resets its restart count once a restarted kernel answers",
     )
+
+    @default("client_factory")
+    def _quick_client_factory(self) -> type:
+        return QuickConnectClient
 
     @observe("kernel_name")
     def _kernel_name_changed(self, change: dict[str, Any]) -> None:
@@ -149,6 +176,11 @@ class KernelHub(AsyncMultiKernelManager):
         "a dead kernel is noticed within this time",
     )
     default_cwd = Unicode("", config=True, help="working directory of started kernels")
+    client_reconnect_interval = Float(
+        DEFAULT_RECONNECT_INTERVAL, config=True,
+        help="seconds between a client's attempts to reach a kernel whose ports are not up yet "
+        "(the runner's own clients; libzmq's default is 0.1 s plus up to 0.1 s)",
+    )
     revive_delays = List(
         Float(), [1.0, 5.0, 15.0, 30.0, 60.0], config=True,
         help="seconds before each attempt to start again a kernel the restarter gave up on "

@@ -1,9 +1,10 @@
 """The runner: agent sockets, receive loop, serial task queue, start-up and shutdown order.
 
 Start-up (docs/protocol.md#start-up-and-shutdown; reordered so the agent's readiness probe never waits for a
-kernel): bind the sockets and answer `status` at once; run the language's setup, start the gateway,
-the main kernel, the batch input socket and the services in the background; queued `code` tasks
-wait for the kernel instead. Every agent op is served as the table in `ops.py` says.
+kernel): `__main__` binds the sockets, the receive loop answers `status` at once; the language's
+setup, the gateway, the main kernel, then the batch input socket and the services start in the
+background; queued `code` tasks wait for the kernel instead. Every agent op is served as the table
+in `ops.py` says.
 
 Only this module (and `__main__`) knows `Runner`. The subsystems get the agent link
 (`agentlink.AgentLink`) and plain values, never the runner (docs/architecture.md).
@@ -11,6 +12,7 @@ Only this module (and `__main__`) knows `Runner`. The subsystems get the agent l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -25,7 +27,7 @@ import zmq.asyncio
 from . import protocol
 from .agentlink import SocketAgentLink
 from .app import RunnerApp
-from .environment import build_child_env, read_environ_txt, read_intrinsic_ports
+from .environment import build_child_env, read_environ_txt
 from .gateway.config import GatewayConfig
 from .languages import BatchContext, Language, get_language
 from .ops import FINISH_FRAME, OPS, Mode
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
+KERNEL_LAUNCH_WAIT = 0.5  # seconds batch and services wait for the main kernel's process to be launched
 
 
 class StartupError(Exception):
@@ -49,7 +52,8 @@ class StartupError(Exception):
 class Runner:
     """One runner process: serves the agent, owns the kernels, batch programs and services."""
 
-    def __init__(self, app: RunnerApp) -> None:
+    def __init__(self, app: RunnerApp, sockets: tuple[zmq.Context, zmq.Socket, zmq.Socket],
+                 intrinsic_ports: dict[str, int]) -> None:  # sockets: the agent's, bound by __main__
         self.app = app
         self.lang = app.lang
         self.language: Language = get_language(self.lang)
@@ -65,7 +69,7 @@ class Runner:
         self.child_env: dict[str, str] = build_child_env(
             self.work_dir, {**self.language.child_env, **environ}, self.language.path_prepend
         )
-        self.intrinsic_ports = read_intrinsic_ports(self.config_dir / "intrinsic-ports.json")
+        self.intrinsic_ports = intrinsic_ports
         self.runtime_path = self.language.resolve_runtime(app.runtime_path_arg)
         self.link = SocketAgentLink()
         self.gateway_config = GatewayConfig(parent=app)
@@ -83,9 +87,10 @@ class Runner:
         self._kernel_error = ""
         self._interrupted_early = False
         self._background: set[asyncio.Task[Any]] = set()
-        self._ctx: zmq.asyncio.Context | None = None
-        self._insock: zmq.asyncio.Socket | None = None
-        self._outsock: zmq.asyncio.Socket | None = None
+        self._ctx: zmq.Context = sockets[0]
+        self._insock = zmq.asyncio.Socket.from_socket(sockets[1])
+        self._outsock = zmq.asyncio.Socket.from_socket(sockets[2])
+        self.link.attach(self._outsock)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(guarded(coro, name), name=name)
@@ -94,29 +99,19 @@ class Runner:
         return task
 
     # ---- start-up --------------------------------------------------------------------------
+    async def _type_options(self, *classes: str) -> None:
+        """The command line's values for these subsystem classes' options, typed now (`app.py`)."""
+        try:
+            await asyncio.to_thread(self.app.type_subsystem_options, *classes)
+        except (Exception, SystemExit) as e:  # traitlets reports a bad value, then exits
+            raise StartupError(f"bad command-line option value: {e}") from e
+
     async def _make_batch_and_services(self) -> None:
         self.batch, self.services = await make_batch_and_services(
             self.app, self.link, self.language, lang=self.lang, work_dir=self.work_dir, config_dir=self.config_dir,
             child_env=self.child_env, runtime_path=self.runtime_path, intrinsic_ports=self.intrinsic_ports,
             gateway_token=self.gateway_config.token)
         self._subsystems_ready.set()
-
-    def _bind_sockets(self) -> None:
-        ports = {"replin": self.app.replin_port, "replout": self.app.replout_port}
-        for key, trait in (("replin", "replin_port"), ("replout", "replout_port")):
-            if key in self.intrinsic_ports and not self.app.explicitly_set(trait):
-                ports[key] = self.intrinsic_ports[key]
-        self._ctx = zmq.asyncio.Context()
-        self._insock = self._ctx.socket(zmq.PULL)
-        self._outsock = self._ctx.socket(zmq.PUSH)
-        self._insock.linger = 0
-        # at most 16 frames (<= 16 MiB) wait here for a slow agent; query output beyond that waits
-        # in the bridge's spill queue, batch output in the child's pipe (docs/query-mode.md#slow-agents)
-        self._outsock.sndhwm = 16
-        self._insock.bind(f"tcp://{self.app.bind_ip}:{ports['replin']}")
-        self._outsock.bind(f"tcp://{self.app.bind_ip}:{ports['replout']}")
-        self.link.attach(self._outsock)
-        log.info("serving the agent on %s:%d (in) / %d (out)", self.app.bind_ip, ports["replin"], ports["replout"])
 
     def _main_kernel_argv(self) -> asyncio.Future[list[str]] | None:
         """The language's argv for the main kernel, worked out in a thread from now on (Python may ask
@@ -127,28 +122,33 @@ class Runner:
         return asyncio.ensure_future(asyncio.to_thread(self.language.kernel_argv, self.runtime_path,
                                                        dict(self.child_env)))
 
-    async def _start_main_kernel(self, argv_future: asyncio.Future[list[str]] | None) -> QueryBridge | None:
+    async def _start_main_kernel(self, argv_future: asyncio.Future[list[str]] | None,
+                                 launched: asyncio.Event) -> QueryBridge | None:
+        """Start the main kernel and its bridge; `launched` is set once its process runs (or failed)."""
         name = self.app.kernel_name or self.language.kernelspec
-        if not name:
-            self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
-            return None
         try:
-            if argv_future is not None:
-                self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
-            env = dict(self.child_env)
-            env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
-            kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
-            self.hub.main_kernel_id = kernel_id
-            from .bridge import QueryBridge
-            from .spillqueue import SpillQueue
-
-            bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
-                                 complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app))
-            await bridge.start()
-        except Exception as e:
-            self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"
-            log.exception("query mode is disabled: %s", self._kernel_error)
-            return None
+            if not name:
+                self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
+                return None
+            try:
+                if argv_future is not None:
+                    self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
+                env = dict(self.child_env)
+                env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
+                kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
+                launched.set()
+                self.hub.main_kernel_id = kernel_id
+                from .bridge import QueryBridge
+                from .spillqueue import SpillQueue
+                bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
+                                     complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app))
+                await bridge.start()
+            except Exception as e:
+                self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"
+                log.exception("query mode is disabled: %s", self._kernel_error)
+                return None
+        finally:
+            launched.set()
         log.info("main kernel %s (%s) is ready; connection file %s", kernel_id, name, self.hub.connection_file(kernel_id))
         return bridge
 
@@ -184,18 +184,23 @@ class Runner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, stop)
-        self._bind_sockets()
         receiver = asyncio.create_task(self._receive_loop(), name="receive-loop")
         worker: asyncio.Task[None] | None = None
         try:
-            # overlapped: the kernel's argv, the language setup and the imports of the subsystems
+            # overlapped: the kernel's argv, the language setup and the imports of the kernel's modules
             argv_future = self._main_kernel_argv()
             setup = asyncio.ensure_future(self._run_step("language setup", self._run_language_setup()))
+            await self._type_options("KernelHub", "SpillQueue")
             self.hub = await make_hub(self.app, runtime_dir=self.app.runtime_dir, work_dir=self.work_dir,
                                       with_gateway=bool(self.gateway_config.port))
             await setup
             await self._start_gateway()  # before the kernel: a gateway that cannot listen ends the runner
-            self._bridge = asyncio.ensure_future(self._start_main_kernel(argv_future))
+            launched = asyncio.Event()
+            self._bridge = asyncio.ensure_future(self._start_main_kernel(argv_future, launched))
+            # batch's and the services' imports would hold the GIL on the kernel's launch path
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(launched.wait(), KERNEL_LAUNCH_WAIT)
+            await self._type_options()
             await self._make_batch_and_services()
             await self._run_step("batch input socket", self.batch.start())
             await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
@@ -226,7 +231,6 @@ class Runner:
 
     # ---- receiving -------------------------------------------------------------------------
     async def _receive_loop(self) -> None:
-        assert self._insock is not None
         while True:
             frames = await self._insock.recv_multipart(copy=True)
             try:
@@ -373,8 +377,7 @@ class Runner:
     async def _shutdown(self, receiver: asyncio.Task[Any], worker: asyncio.Task[Any] | None) -> None:
         log.info("shutting down")
         budget = self.app.shutdown_timeout
-        if self._insock is not None:
-            self._insock.close(linger=0)
+        self._insock.close(linger=0)
         tasks = [t for t in (receiver, worker, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
@@ -393,7 +396,5 @@ class Runner:
         log.info("bye")
 
     def _close_sockets(self) -> None:
-        if self._outsock is not None:
-            self._outsock.close(linger=int(self.app.send_timeout * 1000))
-        if self._ctx is not None:
-            self._ctx.destroy(linger=0)
+        self._outsock.close(linger=int(self.app.send_timeout * 1000))
+        self._ctx.destroy(linger=0)

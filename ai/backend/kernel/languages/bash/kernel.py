@@ -4,15 +4,23 @@ is_complete and errors as errors), started and driven faster (`python -m ...bash
 bash_kernel spends 50 ms of pexpect's send pause on every line it writes to bash: ~100 ms per
 cell (the cell, then `echo $?`) and ~2.5 s at start (its display helpers are ~40 lines). Here
 bash runs without that pause, and it is spawned before ipykernel is imported, so reading its rc
-files overlaps the kernel's own imports (docs/performance.md).
+files overlaps the kernel's own imports; the kernel's ports listen before those imports too, and
+IPython's terminal is not imported (`shell/earlystart.py`, docs/performance.md).
 """
 from __future__ import annotations
 
 import os
+import sys
 
-import pexpect
+from ..shell.earlystart import adopting_app, listen_early, skip_ipython_terminal
 
-from ..kernelbase.early import spawn_early, spawn_repl, take_early
+if __name__ == "__main__":  # first of all
+    listen_early(sys.argv)
+    skip_ipython_terminal()
+
+import pexpect  # noqa: E402
+
+from ..kernelbase.early import spawn_early, spawn_repl, take_early  # noqa: E402
 
 BASHRC = os.path.join(os.path.dirname(pexpect.__file__), "bashrc.sh")  # pexpect's: resets PS1
 SPAWN = {"echo": False, "encoding": "utf-8", "codec_errors": "replace"}
@@ -22,7 +30,7 @@ if __name__ == "__main__":  # before the heavy imports below
 
 from bash_kernel.display import build_cmds  # noqa: E402
 
-from ..kernelbase.common import StdinWatch, launch  # noqa: E402
+from ..kernelbase.common import StdinWatch  # noqa: E402
 from ..shell.kernel import ShellKernel, StdinAwareWrapper  # noqa: E402
 
 
@@ -43,4 +51,9 @@ class QuickShellKernel(ShellKernel):
 
 
 if __name__ == "__main__":
-    launch(QuickShellKernel)
+    import logging
+
+    from ipykernel.kernelapp import IPKernelApp
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    adopting_app(IPKernelApp).launch_instance(kernel_class=QuickShellKernel)
