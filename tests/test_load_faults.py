@@ -37,8 +37,11 @@ async def test_slow_reader_gets_all_output_in_order_with_bounded_memory(runner: 
 
 @pytest.fixture
 async def small_memory_runner(runner_dirs):
-    proc = RunnerProcess(lang="python", dirs=runner_dirs,
+    spool_dir = runner_dirs["work"].parent / "spool"
+    spool_dir.mkdir()
+    proc = RunnerProcess(lang="python", dirs=runner_dirs, extra_args=["--output-spool-dir", str(spool_dir)],
                          env={"KRUNNER_OUTPUT_MEMORY_LIMIT": str(SPILL_MEMORY_MB * faultlib.MB)})
+    proc.spool_dir = spool_dir
     await proc.start()
     try:
         yield proc
@@ -51,7 +54,7 @@ async def test_a_backlog_beyond_the_memory_limit_waits_on_disk(small_memory_runn
     # a backlog at some point; held in memory, the runner would grow by a few hundred MB
     fig = await faultlib.slow_reader(small_memory_runner, total_bytes=300 * faultlib.MB, read_mb_s=20)
     faultlib.check_slow_reader(fig, faultlib.spill_rss_bound_mb(SPILL_MEMORY_MB))
-    assert "waits in" in small_memory_runner.log(), "the spool file was never used"
+    assert f"waits in {small_memory_runner.spool_dir}" in small_memory_runner.log(), "the spool file was never used"
 
 
 async def test_slow_reader_of_many_small_messages_gets_all_output(runner: RunnerProcess) -> None:
