@@ -79,6 +79,24 @@ class RunnerProcess:
             stdout=self.log_file, stderr=asyncio.subprocess.STDOUT,
         )
         await self.wait_status(timeout=20)
+        if "--gateway-port" in self.extra_args:  # the gateway starts after the agent sockets answer
+            port = int(self.extra_args[self.extra_args.index("--gateway-port") + 1])
+            if port:
+                await self.wait_gateway(port, timeout=30)
+
+    async def wait_gateway(self, port: int, timeout: float) -> None:
+        """Wait until the gateway accepts connections (or the runner has exited)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    if self.proc is not None and self.proc.returncode is not None:
+                        return  # a runner that could not start its gateway: the test looks at why
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                return
 
     async def wait_status(self, timeout: float) -> dict:
         """Send `status` on raw sockets until the runner answers (its readiness)."""
