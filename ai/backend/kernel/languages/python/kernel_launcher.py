@@ -10,13 +10,8 @@
 # user's work directory (HOME in a container), shared by the kernels of the same user, so that a
 # restarted or later kernel loads pickles instead of parsing.
 #
-# It also starts the kernel the way the Bash kernel starts (../shell/earlystart.py): the connection
-# file's ports listen before ipykernel is imported, so clients are not left to libzmq's 0.1-0.2 s
-# reconnect, and IPython's terminal (prompt_toolkit) is imported on first use only. Only where this
-# ipykernel binds through `_try_bind_socket` (read from its source); KRUNNER_EARLY_PORTS=0 turns it off.
-#
-# KRUNNER_COMPLETION_HELPER=0 and KRUNNER_EARLY_PORTS=0 in the kernel's environment turn all of this
-# off: the kernel is then started exactly as by `-m ipykernel_launcher`.
+# KRUNNER_COMPLETION_HELPER=0 in the kernel's environment turns all of this off: the kernel is then
+# started exactly as by `-m ipykernel_launcher`.
 #
 # Self-contained (stdlib, then ipykernel); any interpreter with ipykernel, Python >= 3.8.
 import os
@@ -26,7 +21,6 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER = os.path.join(HERE, "completion_helper.py")
 WARM_COMPLETER = os.path.join(HERE, "warm_completer.py")
-EARLYSTART = os.path.join(os.path.dirname(HERE), "shell", "earlystart.py")
 
 
 def cache_dir():
@@ -81,37 +75,7 @@ def hook_completer(process, cache):
     ipc.IPCompleter.__init__ = __init__
 
 
-def early_start():
-    """The Bash kernel's quick start (../shell/earlystart.py, stdlib only), where this ipykernel
-    can take it: the ports listen before ipykernel is imported, IPython's terminal is imported on
-    first use. Returns the function that wraps IPKernelApp, or None (start as usual)."""
-    if os.environ.get("KRUNNER_EARLY_PORTS", "1") == "0" or not ipykernel_adopts_sockets():
-        return None
-    try:
-        early = runpy.run_path(EARLYSTART)
-        early["listen_early"](sys.argv)
-        early["skip_ipython_terminal"]()
-    except Exception:  # noqa: BLE001 - a start as usual is always possible
-        return None
-    return early["adopting_app"]
-
-
-def ipykernel_adopts_sockets():
-    """Does this interpreter's ipykernel bind through `_try_bind_socket` (where the early listening
-    sockets are handed over)? Read from its source, without importing it."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("ipykernel")
-        path = os.path.join(os.path.dirname(spec.origin), "kernelapp.py")
-        with open(path, encoding="utf-8") as f:
-            return "def _try_bind_socket(self, s" in f.read()
-    except (AttributeError, ImportError, OSError, TypeError, ValueError):
-        return False
-
-
 def main():
-    adopting_app = early_start()
     cache = cache_dir()
     process = start_helper(cache) if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0" else None
     if process is not None:
@@ -119,14 +83,7 @@ def main():
             hook_completer(process, cache)
         except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
             process.kill()
-    if adopting_app is None:
-        runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
-        return
-    if sys.path and sys.path[0] == "":  # as ipykernel_launcher does: no cwd imports
-        del sys.path[0]
-    from ipykernel import kernelapp
-
-    adopting_app(kernelapp.IPKernelApp).launch_instance()
+    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
