@@ -16,6 +16,17 @@ from collections.abc import Mapping
 _SERVING = re.compile(r"serving on (http://\S+)")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class GatewayProcess:
     """`python -m ai.backend.kernel.gateway --port 0 ...` with its log collected in `.log`."""
 
@@ -54,13 +65,7 @@ class GatewayProcess:
         return {"Authorization": f"token {self.token}"} if self.token else {}
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, timeout)
         self._pump_thread.join(5)
         if self.proc.stderr is not None and not self._pump_thread.is_alive():
             self.proc.stderr.close()
@@ -137,11 +142,5 @@ class JupyterServerProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop it before the gateway: it retries DELETEs against a gateway that is gone."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, timeout)
         self._log.close()

@@ -84,6 +84,24 @@ class RunnerProcess:
             if port:
                 await self.wait_gateway(port, timeout=30)
 
+    async def run_to_exit(self, timeout: float = 30.0) -> tuple[int, str]:
+        """Run the runner in the foreground until it exits by itself (a start that must fail):
+        its exit status and its output (stdout and stderr together)."""
+        self._isolate_intrinsic_ports()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        env.update(self.env or {})
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv, cwd=str(REPO), env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(errors="replace")
+
     async def wait_gateway(self, port: int, timeout: float) -> None:
         """Wait until the gateway accepts connections (or the runner has exited)."""
         async with asyncio.timeout(timeout):

@@ -52,18 +52,8 @@ def test_the_runner_binds_before_typing_subsystem_options_then_types_them() -> N
 async def test_a_bad_subsystem_option_value_ends_the_runner_with_a_message(runner_dirs: dict[str, Path]) -> None:
     """Typed after the bind, a bad value still stops the runner non-zero, saying which option."""
     runner = RunnerProcess("python", runner_dirs, extra_args=["--batch-kill-grace", "soon"])
-    runner._isolate_intrinsic_ports()
-    proc = await asyncio.create_subprocess_exec(
-        *runner.argv, cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    text = out.decode(errors="replace")
-    assert proc.returncode not in (0, None), text
+    returncode, text = await runner.run_to_exit()
+    assert returncode not in (0, None), text
     assert "krunner: bad command-line option value" in text and "kill_grace" in text, text
 
 
@@ -73,11 +63,9 @@ async def test_agent_ports_in_use_end_the_runner_with_a_message(runner_dirs: dic
         taken.listen()
         runner = RunnerProcess("python", runner_dirs)
         runner.replin_port = taken.getsockname()[1]
-        runner._isolate_intrinsic_ports()
-        out = await asyncio.to_thread(subprocess.run, runner.argv, cwd=REPO, capture_output=True, text=True,
-                                      env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=30)
-    assert out.returncode not in (0, None), out.stderr
-    assert f"krunner: cannot listen for the agent on 127.0.0.1:{runner.replin_port}" in out.stderr, out.stderr
+        returncode, text = await runner.run_to_exit()
+    assert returncode not in (0, None), text
+    assert f"krunner: cannot listen for the agent on 127.0.0.1:{runner.replin_port}" in text, text
 
 
 def test_a_subsystem_option_on_the_command_line_is_still_typed() -> None:

@@ -2,14 +2,12 @@
 the agent's own client (docs/architecture.md; issue 11's items in the restructured modules)."""
 from __future__ import annotations
 
-import asyncio
-import os
 import socket
 import sys
 from pathlib import Path
 
 from tests.agentlib import AgentClient, stdout_of
-from tests.runnerlib import REPO, RunnerProcess, free_port
+from tests.runnerlib import RunnerProcess, free_port
 from tests.test_services_e2e import runner_env, write_defs
 
 PY = sys.executable
@@ -50,19 +48,8 @@ async def test_gateway_that_cannot_listen_ends_the_runner(runner_dirs: dict[str,
         taken.listen()
         port = taken.getsockname()[1]
         runner = RunnerProcess("python", runner_dirs, extra_args=[*NO_KERNEL, "--gateway-port", str(port)])
-        runner._isolate_intrinsic_ports()
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        proc = await asyncio.create_subprocess_exec(
-            *runner.argv, cwd=str(REPO), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), 30)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    text = out.decode(errors="replace")
-    assert proc.returncode not in (0, None), text
+        returncode, text = await runner.run_to_exit()
+    assert returncode not in (0, None), text
     assert f"krunner: the gateway cannot listen on 127.0.0.1:{port}" in text, text
 
 

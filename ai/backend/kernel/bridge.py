@@ -211,8 +211,9 @@ class QueryBridge:
             dropped = dropped_bytes_of(parts)
             if dropped is not None:
                 if self._current is not None:
-                    await self.link.send("stderr", f"\nkrunner: {dropped} bytes of output were dropped: the "
-                                                   f"agent fell {queue.spool_limit >> 20} MiB behind\n")
+                    await self.link.send("stderr", f"\nkrunner: {dropped} bytes of output were dropped: the agent "
+                                                   f"fell too far behind (more than {queue.spool_limit >> 20} MiB, "
+                                                   "or the spool file could not be written)\n")
                 continue
             await self._handle(parts, self._on_iopub_tracked)
 
