@@ -136,7 +136,8 @@ class RunnerProcess:
             ctx.term()
 
     def log(self) -> str:
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         return self.log_path.read_text(errors="replace")
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:

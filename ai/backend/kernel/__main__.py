@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         usage()
     app.log = configure_logging(get_language(app.lang).prefix, app.debug)
     app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
+    from .preload import preload_main_kernel
+
+    preload_main_kernel(app)  # its imports overlap ours (docs/performance.md#the-preloaded-main-kernel)
 
     import asyncio
 

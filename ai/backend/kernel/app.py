@@ -92,6 +92,10 @@ class RunnerApp(Application):
     shutdown_timeout = Float(4.0, help="upper bound in seconds for the whole shutdown").tag(config=True)
     send_timeout = Float(0.5, help="seconds a final frame may wait for the agent at shutdown").tag(config=True)
     extra_kernel_env = List(Unicode(), help="extra NAME=VALUE pairs for the main kernel").tag(config=True)
+    preload_kernel = from_env(
+        Bool(True, help="start the main kernel's interpreter (Python) before the runner's own imports; "
+             "it becomes the kernel when the launch matches, else the kernel starts as usual").tag(config=True),
+        "KRUNNER_PRELOAD_KERNEL")
 
     aliases = {
         "replin-port": "RunnerApp.replin_port",

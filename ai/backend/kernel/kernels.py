@@ -46,11 +46,17 @@ class RunnerKernelSpecManager(KernelSpecManager):
 
     `argv_overrides` replaces a spec's argv at start-up: the runner uses it to run the Python
     kernel under the agent's RUNTIME_PATH instead of whatever interpreter launched us.
+    `provisioner_overrides` names the provisioner of the main kernel's spec (provisioner.py).
     """
 
     argv_overrides = Dict(
         key_trait=Unicode(), value_trait=List(Unicode()), config=True,
         help="kernelspec name -> argv to use instead of the spec's own",
+    )
+
+    provisioner_overrides = Dict(
+        key_trait=Unicode(), value_trait=Unicode(),
+        help="kernelspec name -> jupyter_client kernel provisioner to launch it with",
     )
 
     @default("kernel_dirs")
@@ -63,6 +69,9 @@ class RunnerKernelSpecManager(KernelSpecManager):
         argv = self.argv_overrides.get(kernel_name)
         if argv:
             spec.argv = list(argv)
+        provisioner = self.provisioner_overrides.get(kernel_name)
+        if provisioner:
+            spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": provisioner}}
         return spec
 
 

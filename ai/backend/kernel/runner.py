@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
-from . import protocol
+from . import preload, protocol
 from .agentlink import SocketAgentLink
 from .app import RunnerApp
 from .environment import build_child_env, read_environ_txt
@@ -133,9 +133,14 @@ class Runner:
             try:
                 if argv_future is not None:
                     self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
+                self._launch_preloaded(name)
                 env = dict(self.child_env)
                 env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
-                kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
+                try:
+                    kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
+                finally:
+                    self.hub.kernel_spec_manager.provisioner_overrides = {}
+                    preload.discard()
                 launched.set()
                 self.hub.main_kernel_id = kernel_id
                 from .bridge import QueryBridge
@@ -151,6 +156,19 @@ class Runner:
             launched.set()
         log.info("main kernel %s (%s) is ready; connection file %s", kernel_id, name, self.hub.connection_file(kernel_id))
         return bridge
+
+    def _launch_preloaded(self, name: str) -> None:
+        """The main kernel's spec launches through the interpreter __main__ preloaded, if any."""
+        if not preload.waiting():
+            return
+        from .provisioner import NAME, available
+
+        if available():
+            self.hub.kernel_spec_manager.provisioner_overrides = {name: NAME}
+        else:
+            log.info("main kernel launched as usual, not preloaded: %s is not installed as a jupyter_client "
+                     "provisioner (entry points of the krunner-bridge package)", NAME)
+            preload.discard()
 
     async def _run_language_setup(self) -> None:
         """The language's start-up hook returns what its children need in their environment."""
@@ -392,6 +410,7 @@ class Runner:
         await bounded(asyncio.gather(*steps, return_exceptions=True), budget * 0.6, "services/batch")
         if self.hub is not None:
             await bounded(self.hub.shutdown_all(now=True), budget * 0.3, "kernels")
+        preload.discard()  # when the runner stops before the main kernel's launch took it
         self._close_sockets()
         log.info("bye")
 

@@ -156,6 +156,8 @@ class Language:
     setup: SetupHook | None = None
     # argv of the query-mode kernel given (RUNTIME_PATH, child env), replacing its kernelspec's argv
     kernel_argv: Callable[[str, Mapping[str, str]], list[str]] | None = None
+    # argv that starts the kernel's interpreter ahead of its launch, given RUNTIME_PATH (preload.py)
+    preload_argv: Callable[[str], list[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -117,7 +117,20 @@ def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
             runtime = sys.executable
     # `-m ipykernel_launcher`, plus a warm first completion (kernel_launcher.py; docs/performance.md),
     # and stream output in pieces of at most 1 MiB (docs/query-mode.md#slow-agents)
-    return [runtime, "-c", LAUNCH_KERNEL, "-f", "{connection_file}", f"--ext={OUTSTREAM_EXTENSION}"]
+    return [*interpreter(runtime), "-f", "{connection_file}", f"--ext={OUTSTREAM_EXTENSION}"]
+
+
+def interpreter(runtime: str) -> list[str]:
+    """The kernel's interpreter and launcher. Without frozen stdlib modules, as ipykernel's own
+    kernelspec has it on Python >= 3.11: the debugger's breakpoints in them then work (older
+    interpreters ignore the -X option)."""
+    return [runtime, "-Xfrozen_modules=off", "-c", LAUNCH_KERNEL]
+
+
+def python_preload_argv(runtime: str) -> list[str]:
+    """The kernel's interpreter started ahead of its launch; the socket's fd number is appended
+    (preload.py, kernel_launcher.py)."""
+    return [*interpreter(runtime), "--krunner-preload"]
 
 
 def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dict[str, str]:
@@ -131,5 +144,6 @@ def with_drawing_library(env: Mapping[str, str], changes: dict[str, str]) -> dic
 LANGUAGE = Language(
     name="python", kernelspec="python", default_runtime="/opt/backend.ai/bin/python",
     log_prefix="python-kernel", build=build, exec=exec_, setup=setup, kernel_argv=python_kernel_argv,
+    preload_argv=python_preload_argv,
     install_hint="apt-get install python3",
 )

@@ -1,6 +1,6 @@
 # Starts ipykernel as `python -m ipykernel_launcher` does, with a warm first completion
 # (docs/performance.md#the-first-completion). Run in the kernel's own interpreter by path:
-#     python -c "import runpy; runpy.run_path('<this file>', run_name='__main__')" -f CONNECTION_FILE
+#     python -Xfrozen_modules=off -c "import runpy; runpy.run_path('<this file>', run_name='__main__')" -f CONNECTION_FILE
 # Before ipykernel is imported it starts completion_helper.py (the same interpreter, idle priority),
 # so the helper's jedi warm-up overlaps the kernel's own start-up on the other core; once IPython's
 # completer exists, warm_completer.install() routes its jedi matcher to the helper.
@@ -12,6 +12,13 @@
 #
 # KRUNNER_COMPLETION_HELPER=0 in the kernel's environment turns all of this off: the kernel is then
 # started exactly as by `-m ipykernel_launcher`.
+#
+# `--krunner-preload FD` (the runner's main kernel; docs/performance.md#the-preloaded-main-kernel):
+# started by the runner before its own imports, this process imports ipykernel at once, then reads
+# the real launch (argv, environment, working dir) as one JSON line from the socket FD. It answers
+# "ok" and becomes that kernel, or "no: <why>" and exits when it cannot be exactly the process a
+# plain launch would have made (another interpreter, an interpreter-start setting that differs, a
+# module it imported that the new PYTHONPATH would shadow); the runner then launches as usual.
 #
 # Self-contained (stdlib, then ipykernel); any interpreter with ipykernel, Python >= 3.8.
 import os
@@ -75,7 +82,8 @@ def hook_completer(process, cache):
     ipc.IPCompleter.__init__ = __init__
 
 
-def main():
+def prepare():
+    """The completion helper and its hook, before ipykernel is imported."""
     cache = cache_dir()
     process = start_helper(cache) if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0" else None
     if process is not None:
@@ -83,8 +91,121 @@ def main():
             hook_completer(process, cache)
         except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
             process.kill()
+    return process
+
+
+def main():
+    prepare()
+    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+
+
+# ---- the preloaded main kernel -----------------------------------------------------------------
+
+# what the interpreter read from its environment at start (or this launcher right after): must be
+# the same in the real launch; PYTHONPATH is the exception, applied to sys.path at the hand-over
+FIXED_AT_START = ("PYTHON", "LANG", "LC_", "LD_", "HOME", "TMPDIR", "KRUNNER_", "IPYTHON", "JUPYTER", "MPLBACKEND",
+                  "QT_API", "PYDEV", "DEBUGPY", "DEBUG_PYDEVD", "IDE_PROJECT_ROOTS", "LIBRARY_ROOTS")  # + debugpy's
+CUSTOMIZE = ("sitecustomize", "usercustomize")
+
+
+def _fixed(env):
+    return {k: v for k, v in env.items() if k.startswith(FIXED_AT_START) and k != "PYTHONPATH"}
+
+
+def _python_path(env):
+    return [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+
+START_ENV = dict(os.environ)  # before any import changes it (debugpy's sets PYDEVD_USE_FRAME_EVAL)
+
+
+def refusal(launch):
+    """Why this process cannot become the kernel `launch` describes, or None when it can."""
+    argv = launch.get("argv") or []
+    if "-c" not in argv[1:-1]:  # the runner has checked the interpreter's options and the code
+        return "another command line"
+    if os.path.realpath(argv[0]) != os.path.realpath(sys.executable):
+        return "another interpreter (%s)" % argv[0]
+    env = launch.get("env") or {}
+    changed = sorted(set(_fixed(env).items()) ^ set(_fixed(START_ENV).items()))
+    if changed:
+        return "%s differs from the preloaded interpreter's" % changed[0][0]
+    imported = {name.partition(".")[0] for name in sys.modules} - set(sys.builtin_module_names)
+    for entry in set(_python_path(env)) - set(_python_path(START_ENV)):
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            module = name.partition(".")[0]
+            if module in imported and module not in CUSTOMIZE:
+                return "%s in the new PYTHONPATH would shadow the imported %r" % (entry, module)
+    return None
+
+
+def become(launch):
+    """Take over the launch's environment (plus what the imports set in it, as they would have
+    after a plain launch), sys.path, working dir and arguments."""
+    old, new = _python_path(START_ENV), _python_path(launch["env"])
+    if old != new:
+        sys.path[:] = [p for p in sys.path if p not in old]
+        sys.path[1:1] = new  # where PYTHONPATH goes: after the script's ('' for -c), before the stdlib
+    set_by_imports = {k: v for k, v in os.environ.items() if START_ENV.get(k) != v}
+    os.environ.clear()
+    os.environ.update(launch["env"])
+    os.environ.update(set_by_imports)
+    os.chdir(launch.get("cwd") or os.getcwd())
+    argv = launch["argv"]
+    sys.argv[:] = ["-c", *argv[argv.index("-c", 1) + 2:]]
+    for name in CUSTOMIZE:  # as `site` would have imported them from the new path
+        if name not in sys.modules:
+            try:
+                __import__(name)
+            except ImportError:
+                pass
+
+
+def preload(fd):
+    import json
+    import socket
+
+    channel = socket.socket(fileno=fd)
+    helper = prepare()
+    try:
+        import ipykernel.kernelapp  # noqa: F401 - the work done ahead of the launch
+        problem = None
+        try:
+            import ipykernel.debugger  # noqa: F401 - imported by the kernel's init (debugpy, ~0.12 s)
+        except Exception:  # noqa: BLE001 - the kernel then runs without a debugger, as it would anyway
+            pass
+    except Exception as e:  # noqa: BLE001 - reported, and the runner launches as usual
+        problem = "ipykernel does not import: %s" % e
+    with channel:
+        with channel.makefile("rb") as stream:
+            line = stream.readline()
+        launch = None
+        if problem is None and not line:
+            problem = "no launch"
+        if problem is None:
+            try:
+                launch = json.loads(line)
+                problem = refusal(launch)
+            except (ValueError, TypeError, AttributeError) as e:
+                problem = "bad launch: %s" % e
+        try:
+            channel.sendall(b"ok\n" if problem is None else ("no: %s\n" % problem).encode())
+        except OSError:  # the runner is gone: so is the launch
+            problem = problem or "runner gone"
+    if problem is not None:
+        if helper is not None:
+            helper.kill()
+        sys.exit(0)
+    become(launch)
     runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--krunner-preload"]:
+        preload(int(sys.argv[2]))
+    else:
+        main()
