@@ -3,12 +3,10 @@ interpreter starts before the runner's imports and becomes the main kernel only 
 process a plain launch would make; otherwise the launch is plain."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys

@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         usage()
     app.log = configure_logging(get_language(app.lang).prefix, app.debug)
     app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
-    from .preload import preload_main_kernel
+    from . import preload
 
-    preload_main_kernel(app)  # its imports overlap ours (docs/performance.md#the-preloaded-main-kernel)
+    preload.preload_main_kernel(app)  # its imports overlap ours (docs/performance.md#the-preloaded-main-kernel)
 
     import asyncio
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(Runner(app, sockets, intrinsic_ports).serve())
     except StartupError as e:
         sys.exit(f"krunner: {e}")
+    finally:
+        preload.discard()  # when the runner stops before the main kernel's launch took it
 
 
 if __name__ == "__main__":

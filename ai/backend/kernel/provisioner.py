@@ -9,8 +9,11 @@ launch, a restart included, is LocalProvisioner's own.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -20,11 +23,30 @@ from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from . import preload
 
 NAME = "krunner-preloaded-provisioner"
+log = logging.getLogger(__name__)
 
 
 def available() -> bool:
     """Whether jupyter_client can find this provisioner (the package's entry points are installed)."""
     return NAME in KernelProvisionerFactory.instance().provisioners
+
+
+@contextlib.contextmanager
+def preloaded_for(spec_manager: Any, kernel_name: str) -> Iterator[None]:
+    """Launches of `kernel_name` inside the block are offered the preloaded interpreter, if there is
+    one; afterwards the spec is as before and an interpreter nothing took is stopped.
+    `spec_manager` is the runner's `RunnerKernelSpecManager`."""
+    if preload.waiting():
+        if available():
+            spec_manager.provisioner_overrides = {kernel_name: NAME}
+        else:
+            log.info("main kernel launched as usual, not preloaded: %s is not installed as a jupyter_client "
+                     "provisioner (entry points of the krunner-bridge package)", NAME)
+    try:
+        yield
+    finally:
+        spec_manager.provisioner_overrides = {}
+        preload.discard()
 
 
 class PreloadedProvisioner(LocalProvisioner):  # type: ignore[misc]

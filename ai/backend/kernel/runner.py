@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
-from . import preload, protocol
+from . import protocol
 from .agentlink import SocketAgentLink
 from .app import RunnerApp
 from .environment import build_child_env, read_environ_txt
 from .gateway.config import GatewayConfig
-from .languages import BatchContext, Language, get_language
+from .languages import Language, get_language
 from .ops import FINISH_FRAME, OPS, Mode
 from .procfacts import return_large_buffers_to_the_os, set_process_name
 from .subsystems import EARLY_OPS, bounded, guarded, make_batch_and_services, make_hub
@@ -133,14 +133,12 @@ class Runner:
             try:
                 if argv_future is not None:
                     self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
-                self._launch_preloaded(name)
+                from .provisioner import preloaded_for
+
                 env = dict(self.child_env)
                 env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
-                try:
+                with preloaded_for(self.hub.kernel_spec_manager, name):
                     kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
-                finally:
-                    self.hub.kernel_spec_manager.provisioner_overrides = {}
-                    preload.discard()
                 launched.set()
                 self.hub.main_kernel_id = kernel_id
                 from .bridge import QueryBridge
@@ -156,27 +154,6 @@ class Runner:
             launched.set()
         log.info("main kernel %s (%s) is ready; connection file %s", kernel_id, name, self.hub.connection_file(kernel_id))
         return bridge
-
-    def _launch_preloaded(self, name: str) -> None:
-        """The main kernel's spec launches through the interpreter __main__ preloaded, if any."""
-        if not preload.waiting():
-            return
-        from .provisioner import NAME, available
-
-        if available():
-            self.hub.kernel_spec_manager.provisioner_overrides = {name: NAME}
-        else:
-            log.info("main kernel launched as usual, not preloaded: %s is not installed as a jupyter_client "
-                     "provisioner (entry points of the krunner-bridge package)", NAME)
-            preload.discard()
-
-    async def _run_language_setup(self) -> None:
-        """The language's start-up hook returns what its children need in their environment."""
-        if self.language.setup is None:
-            return
-        ctx = BatchContext(self.language.name, self.work_dir, self.runtime_path, self.child_env,
-                           self.language.install_hint)
-        self.child_env.update(await self.language.setup(ctx))
 
     async def _start_gateway(self) -> None:
         """A configured gateway that cannot listen stops the runner (StartupError): asked-for but
@@ -207,7 +184,8 @@ class Runner:
         try:
             # overlapped: the kernel's argv, the language setup and the imports of the kernel's modules
             argv_future = self._main_kernel_argv()
-            setup = asyncio.ensure_future(self._run_step("language setup", self._run_language_setup()))
+            setup = asyncio.ensure_future(self._run_step(
+                "language setup", self.language.run_setup(self.work_dir, self.runtime_path, self.child_env)))
             await self._type_options("KernelHub", "SpillQueue")
             self.hub = await make_hub(self.app, runtime_dir=self.app.runtime_dir, work_dir=self.work_dir,
                                       with_gateway=bool(self.gateway_config.port))
@@ -410,7 +388,6 @@ class Runner:
         await bounded(asyncio.gather(*steps, return_exceptions=True), budget * 0.6, "services/batch")
         if self.hub is not None:
             await bounded(self.hub.shutdown_all(now=True), budget * 0.3, "kernels")
-        preload.discard()  # when the runner stops before the main kernel's launch took it
         self._close_sockets()
         log.info("bye")
 

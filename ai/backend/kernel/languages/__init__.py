@@ -164,6 +164,11 @@ class Language:
     def prefix(self) -> str:
         return self.log_prefix or f"{self.name}-kernel"
 
+    async def run_setup(self, work_dir: Path, runtime: str, child_env: dict[str, str]) -> None:
+        """The start-up hook: what the children need in their environment goes into `child_env`."""
+        if self.setup is not None:
+            child_env.update(await self.setup(BatchContext(self.name, work_dir, runtime, child_env, self.install_hint)))
+
     def resolve_runtime(self, given: str | None) -> str:
         """RUNTIME_PATH: the one the agent gave, else the language's default (for Python, the
         runner's own interpreter when the default does not exist)."""
