@@ -28,6 +28,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER = os.path.join(HERE, "completion_helper.py")
 WARM_COMPLETER = os.path.join(HERE, "warm_completer.py")
+EARLY_START = os.path.join(os.path.dirname(HERE), "shell", "earlystart.py")  # stdlib only, loaded by path
 
 
 def cache_dir():
@@ -83,7 +84,12 @@ def hook_completer(process, cache):
 
 
 def prepare():
-    """The completion helper and its hook, before ipykernel is imported."""
+    """The completion helper and its hook, before ipykernel is imported; IPython's terminal (with
+    prompt_toolkit, ~0.08 s) imported only if something uses it (shell/earlystart.py)."""
+    try:
+        runpy.run_path(EARLY_START)["skip_ipython_terminal"]()
+    except Exception:  # noqa: BLE001 - then `import IPython` imports it, as usual
+        pass
     cache = cache_dir()
     process = start_helper(cache) if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0" else None
     if process is not None:
