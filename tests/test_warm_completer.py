@@ -57,9 +57,9 @@ async def test_helper_answers_the_first_completion_then_the_kernel_takes_over(ru
     assert await query(agent, f"print({HELPER}.wait_warm(60))") == "True"
     await query(agent, "my_variable_name = 1")
     t0 = time.perf_counter()
-    result = await agent.complete("import os\nos.pa", {"post": ""}, timeout=30)
+    result = await agent.complete("'text'.up", {"post": ""}, timeout=30)
     took = time.perf_counter() - t0
-    assert "path" in result["suggestions"], result
+    assert "upper" in result["suggestions"], result
     assert await query(agent, f"print({HELPER}.answered)") == "1"  # the warm path, not the kernel's jedi
     assert took <= WARM_BOUND_S, took
     # the helper sees the text only; IPython's namespace matchers still answer alongside it
@@ -81,6 +81,24 @@ async def test_helper_answers_the_first_completion_then_the_kernel_takes_over(ru
     assert stat.S_IMODE(jedi_cache.stat().st_mode) == 0o700
     assert list(jedi_cache.glob("*/*.pkl")), "jedi's on-disk cache was not written there"
     assert not list(Path(runner.dirs["work"]).glob(".cache/jedi")), "jedi wrote into the work dir"
+
+
+async def test_attributes_of_a_module_the_kernel_has_loaded_need_no_jedi(runner: RunnerProcess,
+                                                                         agent_client_factory) -> None:
+    """`import os` then `os.pa`: os is loaded in every kernel, so its live attributes answer at
+    once, helper cold or warm (here: its cache is empty, it needs seconds)."""
+    agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    await query(agent, "pass")
+    for text, expected in (("import os\nos.pa", "path"), ("from os import path as p\np.jo", "join"),
+                           ("import json, sys\nsys.std", "stdout")):
+        t0 = time.perf_counter()
+        result = await agent.complete(text, {"post": ""}, timeout=30)
+        assert expected in result["suggestions"] and time.perf_counter() - t0 <= WARM_BOUND_S, (text, result)
+    assert await query(agent, f"print({HELPER}.loaded_answers, {HELPER}.answered)") == "3 0"
+    # a module the kernel has not loaded is jedi's (the helper's) to answer: nothing is imported
+    result = await agent.complete("import xml.dom.minidom as m\nm.parseS", {"post": ""}, timeout=30)
+    assert "parseString" in result["suggestions"], result
+    assert await query(agent, "import sys; print('xml.dom.minidom' in sys.modules)") == "False"
 
 
 async def test_a_cold_helper_is_not_waited_for(runner: RunnerProcess, agent_client_factory) -> None:

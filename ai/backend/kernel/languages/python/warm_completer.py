@@ -22,9 +22,12 @@
 #
 # Self-contained (stdlib, IPython, jedi), loaded by path (runpy.run_path) in any interpreter that
 # has ipykernel; Python >= 3.8.
+import inspect
 import json
 import os
+import re
 import select
+import sys
 import threading
 import time
 
@@ -37,6 +40,87 @@ IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel 
 UNKNOWN_TYPE = "<unknown>"
 # besides the helper's first answer, the kernel's own warm-up redoes these (names, a module's attributes)
 OWN_WARM_UP = ({"code": "pri", "line": 1, "column": 3}, {"code": "import os\nos.pa", "line": 2, "column": 5})
+
+
+ATTRIBUTE_AT_CURSOR = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.(\w*)$")
+IMPORT_LINE = re.compile(r"^\s*import\s+([\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)\s*(?:#.*)?$")
+FROM_IMPORT_LINE = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+(\w+(?:\s+as\s+\w+)?(?:\s*,\s*\w+(?:\s+as\s+\w+)?)*)\s*(?:#.*)?$")
+SIGNATURE_BUDGET = 0.02  # s for signatures of functions in one answer
+
+
+def imported_bindings(text):
+    """name -> what the import statements in `text` bind it to: ("module", "a.b") or
+    ("attribute", "a.b", "c") (one-line `import` and `from ... import` statements only)."""
+    bound = {}
+    for line in text.split("\n"):
+        match = IMPORT_LINE.match(line)
+        if match:
+            for item in match.group(1).split(","):
+                module, _, alias = (part.strip() for part in item.strip().partition(" as "))
+                bound[alias or module.split(".")[0]] = ("module", module if alias else module.split(".")[0])
+            continue
+        match = FROM_IMPORT_LINE.match(line)
+        if match and not match.group(1).startswith("."):
+            for item in match.group(2).split(","):
+                name, _, alias = (part.strip() for part in item.strip().partition(" as "))
+                bound[alias or name] = ("attribute", match.group(1), name)
+    return bound
+
+
+def _loaded(binding):
+    """The object an import would bind, taken from the modules this process has already loaded
+    (never importing anything); None when it has not been loaded."""
+    module = sys.modules.get(binding[1])
+    if module is None or binding[0] == "module":
+        return module
+    if hasattr(module, binding[2]):
+        return getattr(module, binding[2])
+    return sys.modules.get(binding[1] + "." + binding[2])
+
+
+def _kind(value):
+    if inspect.ismodule(value):
+        return "module"
+    if inspect.isclass(value):
+        return "class"
+    if inspect.isroutine(value):
+        return "function"
+    return "instance"
+
+
+def loaded_module_matches(before_cursor, namespace):
+    """Completions of `name.attr` where `name` is bound by an import in the text (not yet run, so
+    not in `namespace`) to a module this process has already loaded (os, sys, re, json, ... in
+    any kernel): its live attributes, which is what the import will bind. None when that is not the
+    case: then jedi answers. A cold jedi takes seconds over the same question."""
+    found = ATTRIBUTE_AT_CURSOR.search(before_cursor.rsplit("\n", 1)[-1])
+    if found is None:
+        return None
+    head, *path = found.group(1).split(".")
+    binding = imported_bindings(before_cursor).get(head)
+    if head in namespace or binding is None:
+        return None
+    value = _loaded(binding)
+    try:
+        for name in path:
+            value = getattr(value, name) if value is not None and inspect.ismodule(value) else None
+    except Exception:  # noqa: BLE001 - a module __getattr__ that fails: leave it to jedi
+        return None
+    if value is None:
+        return None
+    stem = found.group(2)
+    deadline = time.monotonic() + SIGNATURE_BUDGET
+    out = []
+    for name in sorted(n for n in dir(value) if n.startswith(stem)):
+        attribute = getattr(value, name, None)
+        kind, signature = _kind(attribute), ""
+        if kind == "function" and time.monotonic() < deadline:
+            try:
+                signature = name + str(inspect.signature(attribute))
+            except (TypeError, ValueError):
+                pass
+        out.append(HelperCompletion(name, name, name[len(stem):], kind, signature))
+    return out
 
 
 class _Signature:
@@ -65,7 +149,8 @@ class Helper:
         self.process = process
         self.warm = False  # it said it is warm
         self.cached = None  # it said whether the cache was filled before it started
-        self.answered = 0  # completions it answered (tests and benchmarks read these two)
+        self.answered = 0  # completions it answered (tests and benchmarks read these three)
+        self.loaded_answers = 0  # completions answered from loaded modules while it was not asked
         self.waited = 0.0  # s completions waited for it to be warm
         self._buffer = b""
 
@@ -205,6 +290,15 @@ def install(completer, process):
             except ValueError:
                 pass
 
+    def attribute_filter(before_cursor):
+        """IPython's own filter for `obj.` completions (its omit__names setting)."""
+        if before_cursor.endswith("."):
+            if completer.omit__names == 2:
+                return lambda c: not c.name.startswith("_")
+            if completer.omit__names == 1:
+                return lambda c: not (c.name.startswith("__") and c.name.endswith("__"))
+        return lambda c: True
+
     def from_helper(cursor_column, cursor_line, text):
         if not helper.wait_warm():  # still parsing: no sooner than the kernel's own jedi,
             return None  # which now loads what the helper has parsed so far from the pickles
@@ -213,12 +307,7 @@ def install(completer, process):
         reply = helper.ask(request, HELPER_WAIT)
         if reply is None:
             return None
-        keep = lambda c: True  # noqa: E731 - IPython's own filter for `obj.` completions
-        if offset and text[offset - 1] == ".":
-            if completer.omit__names == 2:
-                keep = lambda c: not c.name.startswith("_")  # noqa: E731
-            elif completer.omit__names == 1:
-                keep = lambda c: not (c.name.startswith("__") and c.name.endswith("__"))  # noqa: E731
+        keep = attribute_filter(text[:offset])
         helper.answered += 1
         if helper.answered == 1:  # from now on the kernel warms its own jedi in its pauses
             shell.events.register("pre_execute", pre_execute)
@@ -248,6 +337,11 @@ def install(completer, process):
     def jedi_matches(cursor_column, cursor_line, text):
         activity["last"] = time.monotonic()
         if not own_warm.is_set() and helper.alive:
+            before_cursor = text[:cursor_to_position(text, cursor_line, cursor_column)]
+            live = loaded_module_matches(before_cursor, shell.user_ns)
+            if live is not None:
+                helper.loaded_answers += 1
+                return iter([c for c in live if attribute_filter(before_cursor)(c)])
             matches = from_helper(cursor_column, cursor_line, text)
             if matches is not None:
                 return matches
