@@ -1,18 +1,22 @@
 """Command line. The agent contract comes first: `python -m ai.backend.kernel [--debug] LANG [RUNTIME_PATH]`
 (plus options, see `--help-all`); extra subcommands follow it (`gateway`).
 
-The agent sockets are bound here, right after the options are parsed and before asyncio and the
-rest of the runner are imported: the agent connects before we are up and libzmq retries a refused
-connection only every 0.1–0.2 s, so every millisecond saved before the bind reaches its `status`
-sooner (docs/performance.md#cold-paths-runner-start-up-and-first-query).
+Right after the options are parsed, the main kernel's interpreter is started (preload.py: its
+imports overlap all of ours), then the agent sockets are bound, before asyncio and the rest of the
+runner are imported: the agent connects before we are up and libzmq retries a refused connection
+only every 0.1–0.2 s, so every millisecond saved before the bind reaches its `status` sooner
+(docs/performance.md#cold-paths-runner-start-up-and-first-query).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import zmq
+if TYPE_CHECKING:
+    import zmq
+
+    from .app import RunnerApp
 
 SUBCOMMANDS = {"gateway": "ai.backend.kernel.gateway.__main__"}
 
@@ -20,6 +24,8 @@ SUBCOMMANDS = {"gateway": "ai.backend.kernel.gateway.__main__"}
 def bind_agent_sockets(ip: str, replin: int, replout: int) -> tuple[zmq.Context, zmq.Socket, zmq.Socket]:
     """The agent's PULL (replin) and PUSH (replout) sockets, bound; the runner drives them with
     zmq.asyncio. Raises zmq.ZMQError when a port cannot be bound."""
+    import zmq
+
     ctx = zmq.Context()
     insock, outsock = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     insock.linger = 0
@@ -50,30 +56,41 @@ def main(argv: list[str] | None = None) -> None:
         importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
         return
     from .app import RunnerApp
-    from .environment import read_intrinsic_ports
 
     app = RunnerApp()
     app.defer_subsystem_options = True  # typed once the sockets are bound (Runner.serve)
     app.initialize(argv)
     if not app.extra_args or len(app.extra_args) > 2:
         usage()
-    intrinsic_ports = read_intrinsic_ports(Path(app.config_dir) / "intrinsic-ports.json")
-    replin, replout = app.agent_ports(intrinsic_ports)
-    try:
-        sockets = bind_agent_sockets(app.bind_ip, replin, replout)
-    except zmq.ZMQError as e:
-        sys.exit(f"krunner: cannot listen for the agent on {app.bind_ip}:{replin}/{replout}: {e}")
-    # after the bind: the language table, and the language's module for the log prefix
+    # the main kernel's interpreter first: its imports overlap all of ours, the bind's included
+    # (docs/performance.md#the-preloaded-main-kernel)
+    from . import preload
     from .languages import get_language, names
     from .logsetup import configure_logging
 
     if app.extra_args[0] not in names():
         usage()
     app.log = configure_logging(get_language(app.lang).prefix, app.debug)
-    app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
-    from . import preload
+    preload.preload_main_kernel(app)
+    try:
+        serve(app)
+    finally:
+        preload.discard()  # when the runner stops before the main kernel's launch took it
 
-    preload.preload_main_kernel(app)  # its imports overlap ours (docs/performance.md#the-preloaded-main-kernel)
+
+def serve(app: RunnerApp) -> None:
+    """Bind the agent sockets, then run the runner on them."""
+    import zmq
+
+    from .environment import read_intrinsic_ports
+
+    intrinsic_ports = read_intrinsic_ports(Path(app.config_dir) / "intrinsic-ports.json")
+    replin, replout = app.agent_ports(intrinsic_ports)
+    try:
+        sockets = bind_agent_sockets(app.bind_ip, replin, replout)
+    except zmq.ZMQError as e:
+        sys.exit(f"krunner: cannot listen for the agent on {app.bind_ip}:{replin}/{replout}: {e}")
+    app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
 
     import asyncio
 
@@ -83,8 +100,6 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(Runner(app, sockets, intrinsic_ports).serve())
     except StartupError as e:
         sys.exit(f"krunner: {e}")
-    finally:
-        preload.discard()  # when the runner stops before the main kernel's launch took it
 
 
 if __name__ == "__main__":

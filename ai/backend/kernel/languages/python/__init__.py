@@ -1,7 +1,6 @@
 """Python: Jupyter (ipykernel) for queries; batch runs `main.py` with the `input()` override."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import site
@@ -74,6 +73,8 @@ async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
     """The runtime's USER_SITE as the child environment (HOME = work dir) sees it."""
     if os.path.realpath(runtime) == os.path.realpath(sys.executable):
         return own_user_site(env)
+    import asyncio  # here: this module is imported before the runner's asyncio (preload.py)
+
     try:
         proc = await asyncio.create_subprocess_exec(
             runtime, "-c", "import site; print(site.USER_SITE)", env=env,
