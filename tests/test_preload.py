@@ -159,3 +159,22 @@ def test_the_preloaded_interpreter_exits_when_the_runner_goes_away(tmp_path: Pat
     process, channel = preloaded_interpreter(tmp_path)
     channel.close()
     assert process.wait(60) == 0
+
+
+async def test_a_runtime_without_ipykernel_gets_a_plain_kernel_under_ours(
+        runner_dirs: dict[str, Path], tmp_path: Path, agent_client_factory) -> None:
+    """RUNTIME_PATH is a venv without ipykernel: the preloaded interpreter (that venv's) cannot
+    become the kernel, which runs under the runner's own interpreter."""
+    import venv
+
+    venv.EnvBuilder(with_pip=False).create(tmp_path / "bare")
+    runner = RunnerProcess("python", runner_dirs, runtime_path=str(tmp_path / "bare" / "bin" / "python"))
+    await runner.start()
+    try:
+        agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+        facts = await kernel_facts(agent)
+        log = runner.log()
+        assert facts["executable"] == sys.executable and gone(preloaded_pid(log)), log
+        assert "has no ipykernel" in log and "launched as usual, not preloaded" in log, log
+    finally:
+        await runner.stop()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def own_user_site(env: Mapping[str, str]) -> str | None:
 
 async def query_user_site(runtime: str, env: dict[str, str]) -> str | None:
     """The runtime's USER_SITE as the child environment (HOME = work dir) sees it."""
-    if os.path.realpath(runtime) == os.path.realpath(sys.executable):
+    if same_interpreter(runtime, env):
         return own_user_site(env)
     import asyncio  # here: this module is imported before the runner's asyncio (preload.py)
 
@@ -104,17 +105,30 @@ async def setup(ctx: BatchContext) -> dict[str, str]:
     return with_drawing_library(ctx.env, {"PYTHONPATH": os.pathsep.join([user_site, *parts])})
 
 
+HAS_IPYKERNEL = "import importlib.util, sys; sys.exit(importlib.util.find_spec('ipykernel') is None)"
+
+
+def same_interpreter(runtime: str, env: Mapping[str, str]) -> bool:
+    """Whether RUNTIME_PATH (a path, or a name looked up on PATH) is the runner's own interpreter
+    file: then it has the runner's ipykernel. A venv's python links to its base interpreter but
+    has other packages: only the very same path counts."""
+    found = shutil.which(runtime, path=env.get("PATH", os.defpath)) if os.sep not in runtime else runtime
+    return found is not None and os.path.abspath(found) == os.path.abspath(sys.executable)
+
+
 def python_kernel_argv(runtime: str, env: Mapping[str, str]) -> list[str]:
-    """The kernel's argv: ipykernel under RUNTIME_PATH when that interpreter has it, else under ours."""
-    if os.path.realpath(runtime) != os.path.realpath(sys.executable):
+    """The kernel's argv: ipykernel under RUNTIME_PATH when that interpreter has it, else under ours.
+    Asking is a start of RUNTIME_PATH that looks ipykernel up without importing it (~30 ms, not the
+    ~0.5 s of an import: the launch waits for the answer)."""
+    if not same_interpreter(runtime, env):
         try:
             ok = subprocess.run(
-                [runtime, "-c", "import ipykernel"], env=dict(env), capture_output=True, timeout=30
+                [runtime, "-c", HAS_IPYKERNEL], env=dict(env), capture_output=True, timeout=30
             ).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             ok = False
         if not ok:
-            log.warning("%s cannot import ipykernel; the Python kernel runs under %s", runtime, sys.executable)
+            log.warning("%s has no ipykernel; the Python kernel runs under %s", runtime, sys.executable)
             runtime = sys.executable
     # `-m ipykernel_launcher`, plus a warm first completion (kernel_launcher.py; docs/performance.md),
     # and stream output in pieces of at most 1 MiB (docs/query-mode.md#slow-agents)

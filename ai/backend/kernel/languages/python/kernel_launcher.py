@@ -118,6 +118,15 @@ def _fixed(env):
     return {k: v for k, v in env.items() if k.startswith(FIXED_AT_START) and k != "PYTHONPATH"}
 
 
+def _program(name, env):
+    """The file `name` runs, looked up on the environment's PATH as exec does."""
+    import shutil
+
+    if os.sep not in name:
+        name = shutil.which(name, path=env.get("PATH", os.defpath)) or name
+    return os.path.realpath(name)
+
+
 def _python_path(env):
     return [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
 
@@ -130,9 +139,10 @@ def refusal(launch):
     argv = launch.get("argv") or []
     if "-c" not in argv[1:-1]:  # the runner has checked the interpreter's options and the code
         return "another command line"
-    if os.path.realpath(argv[0]) != os.path.realpath(sys.executable):
-        return "another interpreter (%s)" % argv[0]
     env = launch.get("env") or {}
+    started_as = getattr(sys, "orig_argv", [sys.executable])[0]  # Python < 3.10: what it runs as
+    if _program(argv[0], env) != _program(started_as, START_ENV):
+        return "another interpreter (%s)" % argv[0]
     changed = sorted(set(_fixed(env).items()) ^ set(_fixed(START_ENV).items()))
     if changed:
         return "%s differs from the preloaded interpreter's" % changed[0][0]
