@@ -20,8 +20,9 @@ from tests.agentlib import stdout_of
 from tests.runnerlib import REPO, RunnerProcess
 
 FACTS = """
-import json, os, sys
+import builtins, json, os, sys
 print(json.dumps({
+    "site hooks run": getattr(builtins, "KRB_SITE_RUNS", 0),
     "session leader": os.getsid(0) == os.getpid() == os.getpgid(0),
     "parent": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv, "path": sys.path,
     "flags": str(sys.flags), "xoptions": sys._xoptions, "executable": sys.executable,
@@ -62,10 +63,16 @@ def gone(pid: int) -> bool:
 
 async def test_the_main_kernel_is_the_preloaded_interpreter_as_a_plain_launch_makes_it(
         tmp_path: Path, agent_client_factory) -> None:
+    # a distribution's sitecustomize (Debian has one), which ours in the user site runs after it
+    hooks = tmp_path / "site-hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text("import builtins\n"
+                                           "builtins.KRB_SITE_RUNS = getattr(builtins, 'KRB_SITE_RUNS', 0) + 1\n")
+    python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH"), str(hooks)]))
     facts = {}
     for name, args in (("preloaded", []), ("plain", ["--RunnerApp.preload_kernel=False"])):
         dirs = make_dirs(tmp_path / name)
-        runner = RunnerProcess("python", dirs, extra_args=args)
+        runner = RunnerProcess("python", dirs, extra_args=args, env={"PYTHONPATH": python_path})
         await runner.start()
         try:
             facts[name] = await kernel_facts(await agent_client_factory(runner.replin_port, runner.replout_port))
@@ -83,6 +90,7 @@ async def test_the_main_kernel_is_the_preloaded_interpreter_as_a_plain_launch_ma
         assert seen["parent"] == seen["runner"] == int(seen["JPY_PARENT_PID"]), name
         assert seen["env"]["KRB_FROM_ENVIRON"] == "yes" and seen["env"]["HOME"] == seen["cwd"], name
         assert seen["xoptions"] == {"frozen_modules": "off"}, name
+        assert seen["site hooks run"] == 1, name  # the distribution's hook, once
         python_path = seen["env"]["PYTHONPATH"].split(os.pathsep)
         stdlib = next(i for i, p in enumerate(seen["path"]) if p.endswith("lib-dynload"))
         assert [p for p in seen["path"][:stdlib] if p in python_path] == python_path, name  # before the stdlib
@@ -124,9 +132,9 @@ async def test_a_runner_stopped_before_the_launch_leaves_no_preloaded_interprete
     assert gone(pid)
 
 
-def preloaded_interpreter(tmp_path: Path) -> tuple[subprocess.Popen, socket.socket]:
+def preloaded_interpreter(tmp_path: Path, python_path: str = str(REPO)) -> tuple[subprocess.Popen, socket.socket]:
     ours, theirs = socket.socketpair()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path), "KRUNNER_COMPLETION_HELPER": "0"}
+    env = {**os.environ, "PYTHONPATH": python_path, "HOME": str(tmp_path), "KRUNNER_COMPLETION_HELPER": "0"}
     process = subprocess.Popen([*python_preload_argv(sys.executable), str(theirs.fileno())], env=env,
                                cwd=tmp_path, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
     theirs.close()
@@ -178,3 +186,22 @@ async def test_a_runtime_without_ipykernel_gets_a_plain_kernel_under_ours(
         assert "has no ipykernel" in log and "launched as usual, not preloaded" in log, log
     finally:
         await runner.stop()
+
+
+def test_a_foreign_sitecustomize_on_the_new_path_is_refused(tmp_path: Path) -> None:
+    """The interpreter ran one sitecustomize at its start; a user's own one first on the launch's
+    PYTHONPATH would have run instead. (Ours, which runs the next one, is accepted: test above.)"""
+    first, users = tmp_path / "first", tmp_path / "users"
+    for path in (first, users):
+        path.mkdir()
+        (path / "sitecustomize.py").write_text(f"# {path.name}\n")
+    process, channel = preloaded_interpreter(tmp_path, os.pathsep.join([str(REPO), str(first)]))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(users), str(REPO), str(first)]), "HOME": str(tmp_path),
+           "KRUNNER_COMPLETION_HELPER": "0"}
+    argv = [*python_preload_argv(sys.executable)[:-1], "-f", str(tmp_path / "kernel.json")]
+    with channel:
+        channel.sendall(json.dumps({"argv": argv, "env": env, "cwd": str(tmp_path)}).encode() + b"\n")
+        channel.settimeout(60)
+        reply = channel.makefile("rb").readline().decode()
+    assert reply == f"no: {users} in the new PYTHONPATH would shadow the imported 'sitecustomize'\n", reply
+    assert process.wait(30) == 0

@@ -154,9 +154,19 @@ def refusal(launch):
             continue
         for name in names:
             module = name.partition(".")[0]
-            if module in imported and module not in CUSTOMIZE:
+            if module in imported and not _ours(os.path.join(entry, name)):
                 return "%s in the new PYTHONPATH would shadow the imported %r" % (entry, module)
     return None
+
+
+def _ours(path):
+    """Our batch-mode sitecustomize, which the language's start-up hook puts in the user site: in
+    a kernel it only runs the next sitecustomize on the path, which the interpreter ran already."""
+    try:
+        with open(path, "rb") as mine, open(os.path.join(HERE, "sitecustomize.py"), "rb") as shipped:
+            return mine.read() == shipped.read()
+    except OSError:
+        return False
 
 
 def become(launch):
