@@ -1,4 +1,6 @@
 """The Node.js kernel (vm eval loop) through jupyter_kernel_test and jupyter_client."""
+from queue import Empty
+
 from tests import kernellib
 
 
@@ -27,3 +29,12 @@ class NodeKernelTests(kernellib.LanguageKernelTests):
         self.assertIn("later 42", out)
         reply, _ = self.collect(self.kc.execute("await new Promise((r) => setTimeout(r, 50))"))
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
+
+    def test_an_awaited_timer_is_not_a_request_for_input(self) -> None:
+        """A cell awaiting a timer leaves node idle in its event loop, whose epoll set holds the
+        driver's command channel (libuv's own reopened tty, not fd 0): no input_request."""
+        reply, out = self.collect(self.kc.execute(
+            "await new Promise((r) => setTimeout(r, 1500)); console.log('done')", allow_stdin=True), timeout=20)
+        self.assertEqual((reply["content"]["status"], out), ("ok", "done\n"))
+        with self.assertRaises(Empty):
+            self.kc.get_stdin_msg(timeout=0.2)
