@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ai.backend.kernel.batch_io import BatchChild
 from ai.backend.kernel.batch_pacing import COALESCE, FILL, FineTimer, Pacing
 from tests.batch_fake import FakeAgent
 
@@ -57,7 +58,7 @@ async def test_the_fine_timer_sleeps_below_asyncios_millisecond() -> None:
         for _ in range(20):
             waiter = loop.create_future()
             start = time.perf_counter()
-            timer.start(0.0002, waiter)
+            assert timer.start(0.0002, waiter)
             await waiter
             slept.append(time.perf_counter() - start)
     finally:
@@ -65,6 +66,20 @@ async def test_the_fine_timer_sleeps_below_asyncios_millisecond() -> None:
     assert min(slept) >= 0.0002  # never early
     # asyncio's own timers would give 1 ms or more every time; a loaded machine delays some wake-ups
     assert statistics.median(slept) < 0.001, slept
+
+
+async def test_a_timer_that_cannot_be_set_falls_back_to_asyncio(tmp_path: Path) -> None:
+    # a waiter that nothing resolves would stall the program's output for good
+    timer = FineTimer.create()
+    assert timer is not None
+    timer.close()  # its timerfd is gone: setting it fails
+    child = BatchChild(["true"], env={}, cwd=tmp_path, send=_discard, next_input=None)
+    async with asyncio.timeout(5):
+        await child._pause(0.001, timer)
+
+
+async def _discard(name: str, data: object) -> None:
+    pass
 
 
 @pytest.fixture

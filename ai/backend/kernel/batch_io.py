@@ -228,10 +228,8 @@ class BatchChild:
             return
         loop = asyncio.get_running_loop()
         pause = loop.create_future()
-        if timer is not None:
-            timer.start(seconds, pause)
-            handle = None
-        else:
+        handle = None
+        if timer is None or not timer.start(seconds, pause):
             handle = loop.call_later(seconds, lambda: pause.done() or pause.set_result(None))
         self._pauses.add(pause)
         try:

@@ -45,11 +45,13 @@ class FineTimer:
         fd = cls._create(1, os.O_NONBLOCK | os.O_CLOEXEC)  # CLOCK_MONOTONIC
         return cls(fd) if fd >= 0 else None
 
-    def start(self, seconds: float, waiter: asyncio.Future) -> None:
-        """Resolve `waiter` after `seconds`."""
+    def start(self, seconds: float, waiter: asyncio.Future) -> bool:
+        """Resolve `waiter` after `seconds`; False if the timer could not be set (the caller then
+        uses asyncio's timer: a waiter nothing resolves would stall the output)."""
         self._waiter = waiter
         ns = max(int(seconds * 1e9), 1000)
-        self._settime(self.fd, 0, ctypes.byref(_TimerSpec(0, 0, ns // 10**9, ns % 10**9)), None)
+        spec = _TimerSpec(0, 0, ns // 10**9, ns % 10**9)
+        return self._settime(self.fd, 0, ctypes.byref(spec), None) == 0
 
     def _fired(self) -> None:
         with contextlib.suppress(BlockingIOError):
