@@ -25,7 +25,7 @@ def test_the_first_pause_of_a_burst_is_the_longest() -> None:
 
 def test_a_fast_writer_gets_a_pause_that_ends_before_the_pipe_is_full() -> None:
     pacing = Pacing(MIB)
-    pacing.observe(0, 1_000_000, 0.001)  # 1 GB/s, `tr` on an idle core: 1 MiB in about 1 ms
+    pacing.observe(0, 1_000_000, 0.001, 0.001)  # 1 GB/s, `tr` on an idle core: 1 MiB in about 1 ms
     pause = pacing.pause_for(0)
     assert pause < COALESCE
     assert FILL * MIB - 1 <= pause * 1e9 <= FILL * MIB + 1 and FILL < 0.9  # most, not all of it
@@ -34,19 +34,29 @@ def test_a_fast_writer_gets_a_pause_that_ends_before_the_pipe_is_full() -> None:
 
 def test_a_pipe_found_full_shortens_the_next_pause() -> None:
     pacing = Pacing(MIB)
-    pacing.observe(0, 500_000, 0.001)
+    pacing.observe(0, 500_000, 0.001, 0.001)
     before = pacing.pause_for(0)
-    pacing.observe(0, MIB, 0.001)  # the writer filled it and waited: faster than it looks
+    pacing.observe(0, MIB, 0.001, 0.001)  # the writer filled it and waited: faster than it looks
     assert pacing.pause_for(0) < before
     assert pacing.pause_for(0) * MIB / 0.001 < FILL * MIB
 
 
 def test_a_slow_writer_is_paused_at_most_coalesce() -> None:
     pacing = Pacing(MIB)
-    pacing.observe(0, 50_000, 0.001)  # 50 MB/s: filling the pipe would take 18 ms
+    pacing.observe(0, 50_000, 0.001, 0.001)  # 50 MB/s: filling the pipe would take 18 ms
     assert pacing.pause_for(0) == COALESCE
-    pacing.observe(100, 100, 0.001)  # nothing written meanwhile: the estimate stays
+    pacing.observe(100, 100, 0.001, 0.001)  # nothing written meanwhile: the estimate stays
     assert pacing.pause_for(0) == COALESCE
+
+
+def test_a_loop_too_busy_to_wake_on_time_gets_the_long_pauses() -> None:
+    pacing = Pacing(MIB)
+    pacing.observe(0, 1_000_000, 0.001, 0.001)
+    assert pacing.pause_for(0) < COALESCE
+    pacing.observe(0, MIB, 0.0022, pacing.pause_for(0))  # woke 1.3 ms late (seen at a load of 4)
+    assert pacing.pause_for(0) == COALESCE
+    pacing.observe(0, 900_000, 0.001, 0.001)  # on time again
+    assert pacing.pause_for(0) < COALESCE
 
 
 async def test_the_fine_timer_sleeps_below_asyncios_millisecond() -> None:

@@ -199,7 +199,7 @@ class BatchChild:
                         started, before = loop.time(), pending
                         await self._pause(pause, timer)
                         pending = _pending_bytes(fd)
-                        pacing.observe(before, pending, loop.time() - started)
+                        pacing.observe(before, pending, loop.time() - started, pause)
                 if not pending:
                     await self._readable(fd)
                     pending = _pending_bytes(fd)

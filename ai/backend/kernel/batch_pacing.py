@@ -15,6 +15,7 @@ import os
 
 COALESCE = 0.001  # s: the longest pause, and the first of a burst (the writer's rate not known yet)
 FILL = 0.85  # of the pipe a pause aims at: room for the wake-up's lag (~0.1 ms, ~100 KiB at 1 GB/s)
+LATE = 0.00025  # s a pause may overrun before the loop counts as too busy to wake on time
 
 
 class _TimerSpec(ctypes.Structure):  # struct itimerspec: interval, then value (timespecs)
@@ -67,19 +68,23 @@ class FineTimer:
 class Pacing:
     """How long a streaming pump pauses: until the writer, at the rate it was last seen writing,
     has filled FILL of the pipe; at most COALESCE (the first pause of a burst, or a writer slowed
-    by a busy machine, for which a longer pause gives fuller frames)."""
+    by a busy machine, for which a longer pause gives fuller frames). COALESCE too while the last
+    pause overran by more than LATE: on a busy machine the wake-up lags by a millisecond or more,
+    and shorter pauses would only add wake-ups."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.rate = 0.0  # bytes per second; 0 until a pause has measured it
+        self.late = False  # the last pause overran
 
     def pause_for(self, pending: int) -> float:
-        if self.rate <= 0:
+        if self.rate <= 0 or self.late:
             return COALESCE
         return min(COALESCE, (self.capacity * FILL - pending) / self.rate)
 
-    def observe(self, before: int, after: int, seconds: float) -> None:
-        """The pipe held `before` bytes, and `after` bytes `seconds` later."""
+    def observe(self, before: int, after: int, seconds: float, planned: float) -> None:
+        """The pipe held `before` bytes, and `after` bytes `seconds` later (a pause of `planned`)."""
+        self.late = seconds > planned + LATE
         if seconds <= 0 or after <= before:
             return
         if after >= self.capacity:  # full before we woke: at least this fast, probably faster
