@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ai.backend.kernel import batch_io
+from ai.backend.kernel import batch_io, batch_pacing
 from ai.backend.kernel.batch_io import READ_SIZE
 from ai.backend.kernel.procfacts import group_alive, process_tree
 from ai.backend.kernel.languages.python import MARKER, install_sitecustomize
@@ -182,7 +182,7 @@ async def test_a_pipe_that_cannot_be_enlarged_is_read_without_pauses(fake: FakeA
     # the system refused F_SETPIPE_SZ (pipe-max-size, per-user pipe quota): the 64 KiB pipe fills in
     # microseconds, so a coalescing pause per read would throttle the writer to 64 KiB per pause
     monkeypatch.setattr(batch_io, "_enlarge", lambda fd: fcntl.fcntl(fd, batch_io.F_GETPIPE_SZ))
-    monkeypatch.setattr(batch_io, "COALESCE", 0.05)
+    monkeypatch.setattr(batch_pacing, "COALESCE", 0.05)
     start = time.monotonic()
     await fake.batch_run("", "", "head -c 16000000 /dev/zero | tr '\\0' x")
     assert len(fake.text()) == 16_000_000

@@ -4,7 +4,8 @@ the agent's `input` ops when the child blocks reading it, interrupt with SIGKILL
 Output is read straight from the pipe file descriptors (no StreamReader copies), each read
 becoming one frame of at most `CHUNK` (<= 1 MiB) bytes. The pipes are enlarged to 1 MiB
 (F_SETPIPE_SZ) so a fast writer is not throttled by 64 KiB pipe buffers; while output streams the
-reader pauses briefly so the writer fills large frames (docs/performance.md#batch-path).
+reader pauses briefly so the writer fills large frames, timed on a timerfd so that a fast writer
+does not wait on a full pipe (docs/performance.md#batch-path).
 
 Blocked-on-stdin detection asks `procfacts.stdin_wait` about the child's process tree (a blocking
 read on the stdin pipe); it covers programs that read stdin with read/readv/pread (C stdio, Java,
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import procfacts
+from .batch_pacing import FineTimer, Pacing
 from .procfacts import group_alive
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ READ_SIZE = 1 << 20  # the largest frame
 CHUNK = min(READ_SIZE, procfacts.MALLOC_MMAP_THRESHOLD - (4 << 10))
 PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
-COALESCE = 0.001  # s a streaming pump waits for the writer to fill the pipe
+MIN_PAUSE = 0.0001  # s: a shorter pause is not worth a wake-up; the pump reads at once
 BURST = 0.005  # s since the last chunk during which output counts as streaming
 
 Send = Callable[[str, bytes | str | dict], Awaitable[None]]
@@ -176,22 +178,28 @@ class BatchChild:
     async def _pump(self, fd: int, name: str) -> None:
         # Each pass drains what the pipe holds, in reads of exactly what is there (FIONREAD) up to
         # CHUNK. While output streams (the last chunk went out less than BURST s ago) and the pipe
-        # holds less than a frame, the pump first waits COALESCE s so a fast writer fills large
+        # holds less than a frame, the pump first pauses (`Pacing`) so a fast writer fills large
         # frames instead of waking the runner for each 4 KiB it writes; draining first leaves the
         # writer the whole pipe meanwhile. After a quiet spell the first bytes go out at once (a
         # prompt is never held back). A pipe that could not be enlarged fills in far less than
-        # COALESCE: there the pause would only throttle the writer, so it is skipped.
+        # a pause: there the pause would only throttle the writer, so it is skipped.
         loop = asyncio.get_running_loop()
-        pause = self._pipe_size.get(fd, 0) >= PIPE_SIZE
+        capacity = self._pipe_size.get(fd, 0)
+        pacing = Pacing(capacity) if capacity >= PIPE_SIZE else None
         full = min(CHUNK, PIPE_SIZE // 2)
+        timer: FineTimer | None = None
         last_sent = -1.0
         try:
             while True:
                 pending = _pending_bytes(fd)
-                if pause and pending < full and loop.time() - last_sent < BURST and not (
+                if pacing and pending < full and loop.time() - last_sent < BURST and not (
                         pending == 0 and _hung_up(fd)):  # at end of file there is nothing to wait for
-                    await self._pause(COALESCE)
-                    pending = _pending_bytes(fd)
+                    if (pause := pacing.pause_for(pending)) >= MIN_PAUSE:
+                        timer = timer or FineTimer.create()
+                        started, before = loop.time(), pending
+                        await self._pause(pause, timer)
+                        pending = _pending_bytes(fd)
+                        pacing.observe(before, pending, loop.time() - started, pause)
                 if not pending:
                     await self._readable(fd)
                     pending = _pending_bytes(fd)
@@ -208,20 +216,27 @@ class BatchChild:
                         break
                 last_sent = loop.time()
         finally:
+            if timer is not None:
+                timer.close()
             os.close(fd)
             self._out_fds = [-1 if f == fd else f for f in self._out_fds]  # the number may be reused
 
-    async def _pause(self, seconds: float) -> None:
+    async def _pause(self, seconds: float, timer: FineTimer | None) -> None:
+        """Sleep `seconds` on `timer` (asyncio's timers where there is none); cut short when
+        the program exits."""
         if self._exited.is_set():
             return
         loop = asyncio.get_running_loop()
         pause = loop.create_future()
-        timer = loop.call_later(seconds, lambda: pause.done() or pause.set_result(None))
+        handle = None
+        if timer is None or not timer.start(seconds, pause):
+            handle = loop.call_later(seconds, lambda: pause.done() or pause.set_result(None))
         self._pauses.add(pause)
         try:
             await pause
         finally:
-            timer.cancel()
+            if handle is not None:
+                handle.cancel()
             self._pauses.discard(pause)
 
     @staticmethod
