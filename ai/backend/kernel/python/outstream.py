@@ -15,6 +15,7 @@ ipykernel's `OutStream` or ipykernel lacks what it relies on. See docs/query-mod
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 try:
@@ -25,7 +26,20 @@ except ImportError:  # not in a kernel: nothing to do
 PIECE_CHARS = 1 << 20  # a piece is at most 1 Mi characters (1 MiB for ASCII output)
 AHEAD_PIECES = 8  # pieces a writer may get ahead of the IO thread before it waits for it
 
+# What the quick write needs of ipykernel's OutStream (ipykernel >= 6.29); without it, every write
+# takes ipykernel's own path.
+_QUICK_WRITE_NEEDS = ("parent_header", "echo", "pub_thread", "_buffer_lock", "_buffers", "_flush_pending",
+                      "_schedule_flush")
+_in_kernel_process = True  # False in a child forked from the kernel (os.getpid() on every write costs)
+
+
+def _forked() -> None:
+    global _in_kernel_process
+    _in_kernel_process = False
+
+
 if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
+    os.register_at_fork(after_in_child=_forked)
 
     class PiecewiseOutStream(OutStream):  # type: ignore[misc,valid-type]
         """An `OutStream` that sends a piece once it is full, never sends more than a piece per
@@ -33,11 +47,30 @@ if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
 
         _krb_pending = 0  # characters written since the last piece was scheduled (approximate, unlocked)
         _krb_scheduled = 0  # pieces scheduled since the writer last waited
+        _krb_quick = False  # install() sets it where ipykernel has what the quick write needs
+        # (parent header, its buffer key) of the last write: one tuple, so that threads writing
+        # under different parents never pair one's header with the other's key
+        _krb_last: tuple[Any, Any] = (None, None)
 
         def write(self, string: str) -> int | None:
-            written = super().write(string)
+            # ipykernel's write, without what it recomputes on every call (its buffer key, a frozenset
+            # of the parent header; os.getpid()) when the parent is the one of the last write: a cell
+            # printing line by line spends most of its time there (docs/performance.md#query-path)
+            parent = self.parent_header
+            last = self._krb_last
+            if (last[0] is parent and type(string) is str and self._krb_quick and _in_kernel_process
+                    and self.echo is None and self.pub_thread is not None):
+                with self._buffer_lock:
+                    self._buffers[last[1]].write(string)
+                if not self._flush_pending:
+                    self._schedule_flush()
+                written: int | None = len(string)
+            else:
+                written = super().write(string)
+                if self._krb_quick:
+                    self._krb_last = (parent, frozenset(parent.items()))
             self._krb_pending += len(string)
-            if self._krb_pending >= PIECE_CHARS and self.pub_thread is not None and self._is_master_process():
+            if self._krb_pending >= PIECE_CHARS and self.pub_thread is not None and _in_kernel_process:
                 self._krb_pending = 0
                 self._krb_scheduled += 1
                 if self._krb_scheduled < AHEAD_PIECES:
@@ -69,6 +102,7 @@ def install(streams: tuple[Any, ...]) -> int:
     for stream in streams:
         if type(stream) is OutStream:
             stream.__class__ = PiecewiseOutStream
+            stream._krb_quick = all(hasattr(stream, name) for name in _QUICK_WRITE_NEEDS)
             switched += 1
     return switched
 
