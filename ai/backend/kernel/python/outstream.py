@@ -4,9 +4,9 @@ ipykernel buffers `sys.stdout`/`sys.stderr` and publishes the buffer every 0.2 s
 prints fast sends one stream message of up to ~100 MB. Every client must then receive, verify and
 decode that whole message at once before it can show the first byte of it, and holds it in memory
 several times over meanwhile. Here a full piece goes out at once, no message carries more than
-one piece, and a writer that filled a piece waits until it is sent (so a burst never exceeds the
-iopub socket's 1000-message high-water mark, and the pieces leave evenly, not in bursts), so output
-flows through the runner (and any Jupyter client) in bounded steps.
+one piece, and a writer more than a few pieces ahead of the sending waits for it (so a burst never
+exceeds the iopub socket's 1000-message high-water mark, and pieces leave in small groups), so
+output flows through the runner (and any Jupyter client) in bounded steps.
 Small, slow output is unchanged: it still goes out on ipykernel's 0.2 s flush.
 
 Loaded by the Python kernel as an IPython extension (`--ext=ai.backend.kernel.python.outstream`);
@@ -24,11 +24,12 @@ except ImportError:  # not in a kernel: nothing to do
     OutStream = None  # type: ignore[assignment,misc]
 
 PIECE_CHARS = 1 << 20  # a piece is at most 1 Mi characters (1 MiB for ASCII output)
-# Pieces a writer may get ahead of the IO thread before it waits for it. 1: it waits for each piece.
-# Further ahead, the IO thread gets the GIL from the busy writer only every 5 ms (the switch
-# interval): the first piece left ~20 ms late and the rest in bursts, which a reader one hop
-# further (the runner, then the agent) took ~15 % longer to pass on (docs/performance.md#query-path).
-AHEAD_PIECES = 1
+# Pieces a writer may get ahead of the IO thread before it waits for it. The IO thread gets the GIL
+# from a busy writer only every 5 ms (the switch interval): 8 ahead, the first piece left ~20 ms
+# late and the rest in bursts of 8, which the runner (one hop further) took longer to pass on.
+# 1 or 2 ahead, a raw jupyter_client reading 1 GB behind another GB lost output to the 1000-message
+# high-water mark (bench/scaling.py); 4 did neither (docs/performance.md#query-path).
+AHEAD_PIECES = 4
 
 # What the quick write needs of ipykernel's OutStream (ipykernel >= 6.29); without it, every write
 # takes ipykernel's own path.
