@@ -124,3 +124,22 @@ def test_writes_after_a_fork_and_of_the_wrong_type_behave_as_in_ipykernel(kernel
     assert reply["status"] == "ok", reply
     assert texts.get(msg_id, "").startswith("parent before\n") and "parent after\n" in texts[msg_id], texts
     assert "from the child\n" in texts[msg_id], texts
+
+
+def test_lines_that_do_not_divide_a_piece_give_one_message_per_piece(kernel: BlockingKernelClient) -> None:
+    # 1,000-character lines: a write straddling the end of a piece used to leave its remainder as a
+    # message of its own, twice the messages, and a raw client 1 GB behind lost output for it
+    code = "import sys\nline = 'y' * 999 + '\\n'\nfor _ in range(10_000): sys.stdout.write(line)\n"
+    msg_id = kernel.execute(code)
+    sizes = []
+    while True:
+        msg = kernel.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            sizes.append(len(msg["content"]["text"]))
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    assert sum(sizes) == 10_000_000
+    assert len(sizes) <= 10, sizes  # 9 whole pieces of 1,023 lines and the rest
+    assert all(PIECE_CHARS - 1000 < size <= PIECE_CHARS for size in sizes[:-1]), sizes

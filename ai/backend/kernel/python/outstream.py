@@ -4,9 +4,9 @@ ipykernel buffers `sys.stdout`/`sys.stderr` and publishes the buffer every 0.2 s
 prints fast sends one stream message of up to ~100 MB. Every client must then receive, verify and
 decode that whole message at once before it can show the first byte of it, and holds it in memory
 several times over meanwhile. Here a full piece goes out at once, no message carries more than
-one piece, and a writer more than a few pieces ahead of the sending waits for it (so a burst never
-exceeds the iopub socket's 1000-message high-water mark, and pieces leave in small groups), so
-output flows through the runner (and any Jupyter client) in bounded steps.
+one piece, and a writer that filled a piece waits until it is sent (so a burst never exceeds the
+iopub socket's 1000-message high-water mark, and the pieces leave evenly, not in bursts), so output
+flows through the runner (and any Jupyter client) in bounded steps.
 Small, slow output is unchanged: it still goes out on ipykernel's 0.2 s flush.
 
 Loaded by the Python kernel as an IPython extension (`--ext=ai.backend.kernel.python.outstream`);
@@ -24,12 +24,11 @@ except ImportError:  # not in a kernel: nothing to do
     OutStream = None  # type: ignore[assignment,misc]
 
 PIECE_CHARS = 1 << 20  # a piece is at most 1 Mi characters (1 MiB for ASCII output)
-# Pieces a writer may get ahead of the IO thread before it waits for it. The IO thread gets the GIL
-# from a busy writer only every 5 ms (the switch interval): 8 ahead, the first piece left ~20 ms
-# late and the rest in bursts of 8, which the runner (one hop further) took longer to pass on.
-# 1 or 2 ahead, a raw jupyter_client reading 1 GB behind another GB lost output to the 1000-message
-# high-water mark (bench/scaling.py); 4 did neither (docs/performance.md#query-path).
-AHEAD_PIECES = 4
+# Pieces a writer may get ahead of the IO thread before it waits for it. 1: it waits for each piece.
+# Further ahead, the IO thread gets the GIL from the busy writer only every 5 ms (the switch
+# interval): the first piece left ~20 ms late and the rest in bursts, which the runner (one hop
+# further) took longer to pass on (docs/performance.md#query-path).
+AHEAD_PIECES = 1
 
 # What the quick write needs of ipykernel's OutStream (ipykernel >= 6.29); without it, every write
 # takes ipykernel's own path.
@@ -58,6 +57,14 @@ if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
         _krb_last: tuple[Any, Any] = (None, None)
 
         def write(self, string: str) -> int | None:
+            size = len(string) if isinstance(string, str) else 0
+            if (self._krb_pending and self._krb_pending + size > PIECE_CHARS and self.pub_thread is not None
+                    and _in_kernel_process):
+                # This write would overflow the piece being filled: that piece goes first, whole. A
+                # write straddling it would leave a small remainder behind, sent as a message of its
+                # own: twice the messages for lines that do not divide 1 Mi (a raw client reading
+                # behind then lost output to its 1000-message high-water mark).
+                self._krb_piece_full()
             # ipykernel's write, without what it recomputes on every call (its buffer key, a frozenset
             # of the parent header; os.getpid()) when the parent is the one of the last write: a cell
             # printing line by line spends most of its time there (docs/performance.md#query-path)
@@ -69,24 +76,27 @@ if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
                     self._buffers[last[1]].write(string)
                 if not self._flush_pending:
                     self._schedule_flush()
-                written: int | None = len(string)
+                written: int | None = size
             else:
                 written = super().write(string)
                 if self._krb_quick:
                     self._krb_last = (parent, frozenset(parent.items()))
-            self._krb_pending += len(string)
+            self._krb_pending += size
             if self._krb_pending >= PIECE_CHARS and self.pub_thread is not None and _in_kernel_process:
-                self._krb_pending = 0
-                self._krb_scheduled += 1
-                if self._krb_scheduled < AHEAD_PIECES:
-                    self.pub_thread.schedule(self._flush)  # in the IO thread, as ipykernel's own flushes
-                else:
-                    # Wait for the IO thread to send what is buffered. Without this a fast writer fills
-                    # the buffer with hundreds of pieces that then leave in one burst, and the iopub
-                    # socket drops what exceeds its high-water mark (1000 messages).
-                    self._krb_scheduled = 0
-                    self.flush()
+                self._krb_piece_full()  # one write of a piece or more
             return written
+
+        def _krb_piece_full(self) -> None:
+            self._krb_pending = 0
+            self._krb_scheduled += 1
+            if self._krb_scheduled < AHEAD_PIECES:
+                self.pub_thread.schedule(self._flush)  # in the IO thread, as ipykernel's own flushes
+            else:
+                # Wait for the IO thread to send what is buffered. Without this a fast writer fills
+                # the buffer with hundreds of pieces that then leave in one burst, and the iopub
+                # socket drops what exceeds its high-water mark (1000 messages).
+                self._krb_scheduled = 0
+                self.flush()
 
         def _flush_buffers(self) -> Any:
             for parent, data in super()._flush_buffers():
