@@ -54,8 +54,9 @@ async def test_text_that_is_not_utf8_is_replaced_the_same_in_any_size(agent: Wir
 
 
 async def test_interactive_lines_arrive_as_they_are_printed(agent: WireAgent) -> None:
+    # a plain print: ipykernel sends it on its 0.2 s flush, and nothing of ours may add to that
     code = ("import time\nfor i in range(4):\n"
-            "    print(f'{i} {time.time()!r}', flush=True)\n    time.sleep(0.4)\n")
+            "    print(f'{i} {time.time()!r}')\n    time.sleep(0.6)\n")
     await agent.send_code(code)
     arrivals: list[tuple[float, float]] = []  # (printed at, received at)
     while True:
@@ -69,7 +70,7 @@ async def test_interactive_lines_arrive_as_they_are_printed(agent: WireAgent) ->
                 arrivals.append((float(line.split()[1]), received))
     assert len(arrivals) == 4
     delays = [received - printed for printed, received in arrivals]
-    assert max(delays) < 0.3, delays  # each line as it was printed, not at the end of the cell
+    assert max(delays) < 0.5, delays  # each line as it was printed, not at the end of the cell
 
 
 async def test_output_of_other_clients_cells_is_skipped_unread(runner: RunnerProcess, agent: WireAgent) -> None:
