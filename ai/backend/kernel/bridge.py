@@ -13,6 +13,7 @@ from typing import Any
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.session import DELIM, Session
 from zmq.utils.monitor import parse_monitor_message
 
 from .agentlink import AgentLink
@@ -24,6 +25,7 @@ from .spillqueue import SpillQueue, dropped_bytes_of
 log = logging.getLogger(__name__)
 
 READ_BATCH = 64  # iopub messages the reader takes per loop turn when they are already waiting
+ZERO_COPY_MIN = 64 << 10  # iopub parts from this size on stay in ZeroMQ's buffer (not copied on receipt)
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
 PROBE_RESEND = 1.0  # seconds ensure_ready waits for a silent kernel before it sends kernel_info again
 PROBE_IOPUB_WAIT = 0.05  # seconds it waits for a probe's iopub once the kernel has answered
@@ -190,16 +192,36 @@ class QueryBridge:
 
         Everything already there is taken in one go (up to READ_BATCH messages, through a plain
         non-blocking socket on the same ZeroMQ socket: no future per message), then the loop runs."""
-        socket, queue = self.client.iopub_channel.socket, self.iopub_queue
+        socket, queue, wanted = self.client.iopub_channel.socket, self.iopub_queue, self._wanted
         nonblocking = zmq.Socket.shadow(socket.underlying)
         while True:
-            queue.put(await socket.recv_multipart())
+            parts = _uncopied(await socket.recv_multipart(copy=False))
+            if wanted(parts):
+                queue.put(parts)
             try:
                 for _ in range(READ_BATCH):
-                    queue.put(nonblocking.recv_multipart(zmq.NOBLOCK))
+                    parts = _uncopied(nonblocking.recv_multipart(zmq.NOBLOCK, copy=False))
+                    if wanted(parts):
+                        queue.put(parts)
             except zmq.Again:
                 pass
             await asyncio.sleep(0)  # as in _pump: a flood must not starve the loop
+
+    def _wanted(self, parts: list[bytes]) -> bool:
+        """Whether an iopub message may concern us: its parent is the running query or the readiness
+        probe. Everything else (output of a gateway client's cells, of a query already finished) is
+        dropped here, before it is queued, verified or decoded: it would be dropped after decoding
+        anyway, and a notebook printing 1 GB through the shared kernel must cost the runner nothing
+        (docs/performance.md#query-path). A message that cannot be read this way is kept, so that
+        the decoder logs it."""
+        execution, probe = self._current, self._iopub_probe
+        try:
+            parent = self.client.session.unpack(parts[parts.index(DELIM) + 3])
+            parent_id = parent.get("msg_id")
+        except Exception:  # malformed: not ours to judge here
+            return True
+        return ((execution is not None and parent_id == execution.msg_id)
+                or (probe is not None and parent_id == probe[0]))
 
     async def _hand_over_iopub(self) -> None:
         """Decode the queued iopub messages and hand them to the agent, at the agent's pace."""
@@ -218,10 +240,8 @@ class QueryBridge:
             await self._handle(parts, self._on_iopub_tracked)
 
     async def _handle(self, raw: list[bytes], handler: Any) -> None:
-        session = self.client.session
         try:
-            _, parts = session.feed_identities(raw)
-            msg = session.deserialize(parts)
+            msg = _deserialize(self.client.session, raw)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -326,6 +346,28 @@ class QueryBridge:
             note = f"\nThe {self.km.kernel_name} kernel died and could not be restarted.\n"
         execution.notes.append(note)
         execution.check_done()
+
+
+def _uncopied(frames: list[zmq.Frame]) -> list[bytes | memoryview]:
+    """A message received without copying: its large parts (a piece of output) as views of ZeroMQ's
+    own buffers, the small ones as bytes (docs/performance.md#query-path)."""
+    return [frame.buffer if len(frame) >= ZERO_COPY_MIN else frame.bytes for frame in frames]
+
+
+def _deserialize(session: Session, raw: list[Any]) -> dict[str, Any]:
+    """`Session.deserialize` (signature, replay check, decode) of a message whose large parts may be
+    memoryviews. The one thing a view cannot do is the fallback decode of content that is not
+    UTF-8 (`json_unpacker` wants bytes): that message is decoded again from bytes, once its
+    signature has been taken out of the replay history the first attempt put it in."""
+    _, parts = session.feed_identities(raw)
+    replayed = bool(parts) and parts[0] in session.digest_history
+    try:
+        return session.deserialize(parts)
+    except Exception:
+        if replayed or not any(isinstance(part, memoryview) for part in parts):
+            raise
+    session.digest_history.discard(parts[0])
+    return session.deserialize([bytes(part) for part in parts])
 
 
 def _process_exit_code(km: Any) -> int:
