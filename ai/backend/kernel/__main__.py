@@ -1,11 +1,11 @@
 """Command line. The agent contract comes first: `python -m ai.backend.kernel [--debug] LANG [RUNTIME_PATH]`
 (plus options, see `--help-all`); extra subcommands follow it (`gateway`).
 
-Right after the options are parsed, the main kernel's interpreter is started (preload.py: its
-imports overlap all of ours), then the agent sockets are bound, before asyncio and the rest of the
-runner are imported: the agent connects before we are up and libzmq retries a refused connection
-only every 0.1–0.2 s, so every millisecond saved before the bind reaches its `status` sooner
-(docs/performance.md#cold-paths-runner-start-up-and-first-query).
+The agent sockets are bound here, right after the options are parsed and before asyncio and the
+rest of the runner are imported: the agent connects before we are up and libzmq retries a refused
+connection only every 0.1 s, so a bind that misses the agent's first retry costs its `status`
+0.1 s (docs/performance.md#cold-paths-runner-start-up-and-first-query). Right after the bind the
+main kernel's interpreter is started (preload.py): its imports overlap all of ours.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-if TYPE_CHECKING:
-    import zmq
+import zmq
 
+if TYPE_CHECKING:
     from .app import RunnerApp
 
 SUBCOMMANDS = {"gateway": "ai.backend.kernel.gateway.__main__"}
@@ -24,8 +24,6 @@ SUBCOMMANDS = {"gateway": "ai.backend.kernel.gateway.__main__"}
 def bind_agent_sockets(ip: str, replin: int, replout: int) -> tuple[zmq.Context, zmq.Socket, zmq.Socket]:
     """The agent's PULL (replin) and PUSH (replout) sockets, bound; the runner drives them with
     zmq.asyncio. Raises zmq.ZMQError when a port cannot be bound."""
-    import zmq
-
     ctx = zmq.Context()
     insock, outsock = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     insock.linger = 0
@@ -62,26 +60,6 @@ def main(argv: list[str] | None = None) -> None:
     app.initialize(argv)
     if not app.extra_args or len(app.extra_args) > 2:
         usage()
-    # the main kernel's interpreter first: its imports overlap all of ours, the bind's included
-    # (docs/performance.md#the-preloaded-main-kernel)
-    from . import preload
-    from .languages import get_language, names
-    from .logsetup import configure_logging
-
-    if app.extra_args[0] not in names():
-        usage()
-    app.log = configure_logging(get_language(app.lang).prefix, app.debug)
-    preload.preload_main_kernel(app)
-    try:
-        serve(app)
-    finally:
-        preload.discard()  # when the runner stops before the main kernel's launch took it
-
-
-def serve(app: RunnerApp) -> None:
-    """Bind the agent sockets, then run the runner on them."""
-    import zmq
-
     from .environment import read_intrinsic_ports
 
     intrinsic_ports = read_intrinsic_ports(Path(app.config_dir) / "intrinsic-ports.json")
@@ -90,8 +68,26 @@ def serve(app: RunnerApp) -> None:
         sockets = bind_agent_sockets(app.bind_ip, replin, replout)
     except zmq.ZMQError as e:
         sys.exit(f"krunner: cannot listen for the agent on {app.bind_ip}:{replin}/{replout}: {e}")
-    app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
+    # after the bind: the language table, and the language's module for the log prefix
+    from . import preload
+    from .languages import get_language, names
+    from .logsetup import configure_logging
 
+    if app.extra_args[0] not in names():
+        usage()
+    app.log = configure_logging(get_language(app.lang).prefix, app.debug)
+    # right after the bind: the main kernel's interpreter, whose imports then overlap all of ours
+    # (docs/performance.md#the-preloaded-main-kernel)
+    preload.preload_main_kernel(app)
+    app.log.info("serving the agent on %s:%d (in) / %d (out)", app.bind_ip, replin, replout)
+    try:
+        run(app, sockets, intrinsic_ports)
+    finally:
+        preload.discard()  # when the runner stops before the main kernel's launch took it
+
+
+def run(app: RunnerApp, sockets: tuple[zmq.Context, zmq.Socket, zmq.Socket], intrinsic_ports: dict[str, int]) -> None:
+    """The runner, on the bound agent sockets, until it stops."""
     import asyncio
 
     from .runner import Runner, StartupError
