@@ -20,7 +20,8 @@ from tests.faultlib import MB, LineChecker, numbered_output_code
 @pytest.fixture
 def kernel() -> Iterator[BlockingKernelClient]:
     env = {**os.environ, "PYTHONPATH": str(library_dir())}
-    extra = python_kernel_argv(sys.executable, env)[4:]  # the options the runner gives the kernel
+    argv = python_kernel_argv(sys.executable, env)
+    extra = argv[argv.index("{connection_file}") + 1:]  # the options the runner gives the kernel
     assert any("outstream" in arg for arg in extra), extra
     km, kc = start_new_kernel(kernel_name="python3", extra_arguments=extra, env=env)
     kc.iopub_channel.socket.rcvhwm = 0

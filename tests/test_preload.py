@@ -68,7 +68,8 @@ async def test_the_main_kernel_is_the_preloaded_interpreter_as_a_plain_launch_ma
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text("import builtins\n"
                                            "builtins.KRB_SITE_RUNS = getattr(builtins, 'KRB_SITE_RUNS', 0) + 1\n")
-    python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH"), str(hooks)]))
+    entries = [str(REPO), *os.environ.get("PYTHONPATH", "").split(os.pathsep), str(hooks)]
+    python_path = os.pathsep.join(dict.fromkeys(filter(None, entries)))  # CI's PYTHONPATH has REPO already
     facts = {}
     for name, args in (("preloaded", []), ("plain", ["--RunnerApp.preload_kernel=False"])):
         dirs = make_dirs(tmp_path / name)
@@ -91,7 +92,7 @@ async def test_the_main_kernel_is_the_preloaded_interpreter_as_a_plain_launch_ma
         assert seen["env"]["KRB_FROM_ENVIRON"] == "yes" and seen["env"]["HOME"] == seen["cwd"], name
         assert seen["xoptions"] == {"frozen_modules": "off"}, name
         assert seen["site hooks run"] == 1, name  # the distribution's hook, once
-        python_path = seen["env"]["PYTHONPATH"].split(os.pathsep)
+        python_path = list(dict.fromkeys(seen["env"]["PYTHONPATH"].split(os.pathsep)))  # sys.path has no duplicates
         stdlib = next(i for i, p in enumerate(seen["path"]) if p.endswith("lib-dynload"))
         assert [p for p in seen["path"][:stdlib] if p in python_path] == python_path, name  # before the stdlib
         root = str(tmp_path / name)
