@@ -224,3 +224,8 @@ class RunnerApp(Application):
     @property
     def runtime_path_arg(self) -> str | None:
         return self.extra_args[1] if len(self.extra_args) > 1 else None
+
+    @property
+    def kernel_env(self) -> dict[str, str]:
+        """`extra_kernel_env` as a mapping: what the main kernel gets on top of the children's env."""
+        return dict(item.partition("=")[::2] for item in self.extra_kernel_env)

@@ -101,7 +101,7 @@ def preload_main_kernel(app: Any) -> None:
         return
     environ = read_environ_txt(Path(app.config_dir) / "environ.txt")
     env = build_child_env(work_dir, {**language.child_env, **environ}, language.path_prepend)
-    env.update(item.partition("=")[::2] for item in app.extra_kernel_env)
+    env.update(app.kernel_env)
     env["JPY_PARENT_PID"] = str(os.getpid())
     _waiting = Preloaded.start(language.preload_argv(language.resolve_runtime(app.runtime_path_arg)),
                                env, str(work_dir))

@@ -136,7 +136,7 @@ class Runner:
                 from .provisioner import preloaded_for
 
                 env = dict(self.child_env)
-                env.update(item.partition("=")[::2] for item in self.app.extra_kernel_env)
+                env.update(self.app.kernel_env)
                 with preloaded_for(self.hub.kernel_spec_manager, name):
                     kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
                 launched.set()
