@@ -71,6 +71,11 @@ class SocketAgentLink(AgentLink):
         self._queue.append(request)
         self._queue_changed.set()
 
+    def enqueue_first(self, request: protocol.Request) -> None:
+        """Ahead of everything queued (`bootstrap.sh`, the first task of every start)."""
+        self._queue.appendleft(request)
+        self._queue_changed.set()
+
     async def next_task(self) -> protocol.Request:
         """Take the oldest queued request (waits for one)."""
         while not self._queue:

@@ -88,6 +88,9 @@ class RunnerApp(Application):
     debug = Bool(False, help="log at DEBUG level").tag(config=True)
     kernel_name = Unicode("", help="kernelspec for query mode (default: the language's own, by exact name)").tag(config=True)
     kernel_start_timeout = Float(60.0, help="seconds to wait for the main kernel to answer").tag(config=True)
+    subsystems_wait = Float(
+        1.0, help="seconds batch and the services wait for the main kernel to be ready before they start "
+        "anyway (an op that needs them starts them at once)").tag(config=True)
     complete_timeout = Float(5.0, help="seconds to wait for completions before answering []").tag(config=True)
     shutdown_timeout = Float(4.0, help="upper bound in seconds for the whole shutdown").tag(config=True)
     send_timeout = Float(0.5, help="seconds a final frame may wait for the agent at shutdown").tag(config=True)

@@ -2,9 +2,10 @@
 
 Start-up (docs/protocol.md#start-up-and-shutdown; reordered so the agent's readiness probe never waits for a
 kernel): `__main__` binds the sockets, the receive loop answers `status` at once; the language's
-setup, the gateway, the main kernel, then the batch input socket and the services start in the
-background; queued `code` tasks wait for the kernel instead. Every agent op is served as the table
-in `ops.py` says.
+setup, the gateway and the main kernel start in the background, and the task loop runs (queued
+`code` tasks wait for the kernel). Batch and the services are built once the main kernel is ready,
+or at once when an op needs them: the kernel's start-up gets the CPU to itself. Every agent op is
+served as the table in `ops.py` says.
 
 Only this module (and `__main__`) knows `Runner`. The subsystems get the agent link
 (`agentlink.AgentLink`) and plain values, never the runner (docs/architecture.md).
@@ -12,7 +13,6 @@ Only this module (and `__main__`) knows `Runner`. The subsystems get the agent l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -32,7 +32,8 @@ from .gateway.config import GatewayConfig
 from .languages import Language, get_language
 from .ops import FINISH_FRAME, OPS, Mode
 from .procfacts import return_large_buffers_to_the_os, set_process_name
-from .subsystems import EARLY_OPS, bounded, guarded, make_batch_and_services, make_hub
+from .subsystems import (EARLY_OPS, KERNEL_OPS, bounded, guarded, make_batch_and_services, make_hub,
+                         subsystems_due)
 
 if TYPE_CHECKING:
     from .batch import BatchExecutor
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-KERNEL_LAUNCH_WAIT = 0.5  # seconds batch and services wait for the main kernel's process to be launched
 
 
 class StartupError(Exception):
@@ -77,6 +77,7 @@ class Runner:
         self.batch: BatchExecutor | None = None
         self.services: ServiceManager | None = None
         self._subsystems_ready = asyncio.Event()
+        self._subsystems_wanted = asyncio.Event()  # an op needs batch or the services: build them now
         # op -> the method serving it (ipykernel's shell_handlers pattern); the table is ops.OPS
         self._handlers = {name: getattr(self, op.handler) for name, op in OPS.items()}
         self.gateway_url: str | None = None
@@ -122,36 +123,31 @@ class Runner:
         return asyncio.ensure_future(asyncio.to_thread(self.language.kernel_argv, self.runtime_path,
                                                        dict(self.child_env)))
 
-    async def _start_main_kernel(self, argv_future: asyncio.Future[list[str]] | None,
-                                 launched: asyncio.Event) -> QueryBridge | None:
-        """Start the main kernel and its bridge; `launched` is set once its process runs (or failed)."""
+    async def _start_main_kernel(self, argv_future: asyncio.Future[list[str]] | None) -> QueryBridge | None:
+        """Start the main kernel and its bridge (None when it cannot start: queries then say why)."""
         name = self.app.kernel_name or self.language.kernelspec
+        if not name:
+            self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
+            return None
         try:
-            if not name:
-                self._kernel_error = f"no Jupyter kernelspec is configured for {self.lang}"
-                return None
-            try:
-                if argv_future is not None:
+            if argv_future is not None:
                     self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
-                from .provisioner import preloaded_for
+            from .provisioner import preloaded_for
 
-                env = dict(self.child_env)
-                env.update(self.app.kernel_env)
-                with preloaded_for(self.hub.kernel_spec_manager, name):
-                    kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
-                launched.set()
-                self.hub.main_kernel_id = kernel_id
-                from .bridge import QueryBridge
-                from .spillqueue import SpillQueue
-                bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
-                                     complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app))
-                await bridge.start()
-            except Exception as e:
-                self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"
-                log.exception("query mode is disabled: %s", self._kernel_error)
-                return None
-        finally:
-            launched.set()
+            env = dict(self.child_env)
+            env.update(self.app.kernel_env)
+            with preloaded_for(self.hub.kernel_spec_manager, name):
+                kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
+            self.hub.main_kernel_id = kernel_id
+            from .bridge import QueryBridge
+            from .spillqueue import SpillQueue
+            bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
+                                 complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app))
+            await bridge.start()
+        except Exception as e:
+            self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"
+            log.exception("query mode is disabled: %s", self._kernel_error)
+            return None
         log.info("main kernel %s (%s) is ready; connection file %s", kernel_id, name, self.hub.connection_file(kernel_id))
         return bridge
 
@@ -191,22 +187,23 @@ class Runner:
                                       with_gateway=bool(self.gateway_config.port))
             await setup
             await self._start_gateway()  # before the kernel: a gateway that cannot listen ends the runner
-            launched = asyncio.Event()
-            self._bridge = asyncio.ensure_future(self._start_main_kernel(argv_future, launched))
-            # batch's and the services' imports would hold the GIL on the kernel's launch path
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(launched.wait(), KERNEL_LAUNCH_WAIT)
-            await self._type_options()
-            await self._make_batch_and_services()
-            await self._run_step("batch input socket", self.batch.start())
-            await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
+            self._bridge = asyncio.ensure_future(self._start_main_kernel(argv_future))
             bootstrap = self.work_dir / "bootstrap.sh"
-            if bootstrap.is_file():
-                self.link.enqueue(protocol.Request("bootstrap", str(bootstrap)))
+            if bootstrap.is_file():  # ahead of whatever the agent queued meanwhile
+                self.link.enqueue_first(protocol.Request("bootstrap", str(bootstrap)))
             worker = asyncio.create_task(self._task_loop(), name="task-loop")
+            if await subsystems_due(self._bridge, self._subsystems_wanted, stop, self.app.subsystems_wait):
+                await self._type_options()
+                await self._make_batch_and_services()
+                await self._run_step("batch input socket", self.batch.start())
+                await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
             await stop.wait()
         finally:
             await self._shutdown(receiver, worker)
+
+    async def _need_subsystems(self) -> None:
+        self._subsystems_wanted.set()
+        await self._subsystems_ready.wait()
 
     def _request_stop(self, stop: asyncio.Event) -> None:
         """The signal handler: the bridge stops reading kernel output at once, so that a flood of
@@ -246,8 +243,8 @@ class Runner:
         op = OPS[request.op]
         if request.error:
             log.warning("bad request: %s", request.error)
-        if request.op not in EARLY_OPS and op.mode is not Mode.QUEUED:
-            await self._subsystems_ready.wait()
+        if request.op not in EARLY_OPS | KERNEL_OPS and op.mode is not Mode.QUEUED:
+            await self._need_subsystems()
         if op.mode is Mode.QUEUED:
             self.link.enqueue(request)  # a bad one is answered in its turn (see _task_loop)
         elif request.error and op.on_bad_request is not None:
@@ -332,6 +329,8 @@ class Runner:
             request = await self.link.next_task()
             self._running_op = request.op
             try:
+                if request.op not in KERNEL_OPS:  # batch steps and bootstrap.sh
+                    await self._need_subsystems()
                 if request.op == "bootstrap":  # queued by the runner itself, not an agent op
                     code = await self.batch.run_script(["/bin/sh", request.text])
                     log.info("bootstrap.sh exited with %d", code)

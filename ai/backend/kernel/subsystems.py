@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 KERNEL_MODULES = ("ai.backend.kernel.kernels", "ai.backend.kernel.bridge")
 GATEWAY_MODULE = "ai.backend.kernel.gateway.app"
 OTHER_MODULES = ("ai.backend.kernel.batch", "ai.backend.kernel.services.manager")
-# Ops the receive loop serves before the subsystems exist; the others wait for them.
+# Ops the receive loop serves before the subsystems exist, and ops that need the main kernel only;
+# the others wait for batch and the services (and have them built at once, runner.py).
 EARLY_OPS = frozenset({"status", "input", "event"})
+KERNEL_OPS = frozenset({"code", "complete"})
 
 
 def import_modules(names: tuple[str, ...]) -> None:
@@ -76,6 +78,24 @@ async def make_batch_and_services(app: Configurable, link: AgentLink, language: 
         link, parent=app, lang=lang, work_dir=work_dir, config_dir=config_dir, runtime_path=runtime_path,
         child_env=child_env, intrinsic_ports=intrinsic_ports, gateway_token=gateway_token)
     return batch, services
+
+
+async def subsystems_due(main_kernel: asyncio.Future[Any], wanted: asyncio.Event, stop: asyncio.Event,
+                         timeout: float) -> bool:
+    """Wait until batch and the services are due: once the main kernel is ready (or failed), at
+    once when an op needs them (`wanted`), after `timeout` s at the latest. On 2 cores anything else
+    that runs while the kernel starts delays its first answer, even at idle priority
+    (docs/performance.md#cold-paths-runner-start-up-and-first-query). False: stop instead."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in (wanted, stop)]
+    try:
+        await asyncio.wait((main_kernel, *waiters), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    if not main_kernel.done() and not stop.is_set():
+        log.debug("batch and services start before the main kernel is ready (%s)",
+                  "an op needs them" if wanted.is_set() else "subsystems_wait")
+    return not stop.is_set()
 
 
 async def bounded(awaitable: Any, timeout: float, what: str) -> None:
