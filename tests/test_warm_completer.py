@@ -49,10 +49,16 @@ async def wait_for(agent, code: str, expected: str, timeout: float = 60, every: 
         await asyncio.sleep(every)
 
 
+async def helper_started(agent) -> None:
+    """The helper starts once the kernel runs (warm_completer.START_AFTER after its completer is made)."""
+    await wait_for(agent, f"print({HELPER}.process is not None)", "True", timeout=30, every=0.2)
+
+
 async def test_helper_answers_the_first_completion_then_the_kernel_takes_over(runner: RunnerProcess,
                                                                                jedi_cache: Path,
                                                                                agent_client_factory) -> None:
     agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    await helper_started(agent)
     # the state of a kernel whose helper had the time to warm up (on a fresh machine: a few seconds)
     assert await query(agent, f"print({HELPER}.wait_warm(60))") == "True"
     await query(agent, "my_variable_name = 1")
@@ -116,6 +122,7 @@ async def test_a_cold_helper_is_not_waited_for(runner: RunnerProcess, agent_clie
 
 async def test_the_helper_ends_with_the_kernel(runner: RunnerProcess, agent_client_factory) -> None:
     agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+    await helper_started(agent)
     helper_pid = int(await query(agent, f"print({HELPER}.process.pid)"))
     helper = psutil.Process(helper_pid)
     assert helper.cmdline()[1].endswith("completion_helper.py")
@@ -125,3 +132,22 @@ async def test_the_helper_ends_with_the_kernel(runner: RunnerProcess, agent_clie
     await runner.stop()
     psutil.wait_procs([helper], timeout=3)  # it dies with the kernel, even in the middle of its warm-up
     assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
+
+
+async def test_the_helper_waits_for_the_kernel_or_a_completion_that_needs_it(
+        runner_dirs: dict[str, Path], jedi_cache: Path, agent_client_factory) -> None:
+    """Not started while the kernel starts (its CPU would slow the kernel's first answer), then
+    started by the first completion that needs jedi; here the timer is pushed out of the way."""
+    runner = RunnerProcess(lang="python", dirs=runner_dirs,
+                           env={"KRUNNER_JEDI_CACHE": str(jedi_cache), "KRUNNER_HELPER_START_AFTER": "600"})
+    await runner.start()
+    try:
+        agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+        assert await query(agent, f"print({HELPER}.started, {HELPER}.process)") == "False None"
+        assert not [p for p in psutil.Process(runner.proc.pid).children(recursive=True)
+                    if any(a.endswith("completion_helper.py") for a in p.cmdline())]
+        result = await agent.complete("import xml.dom.minidom as m\nm.parseS", {"post": ""}, timeout=30)
+        assert "parseString" in result["suggestions"], result
+        assert await query(agent, f"print({HELPER}.started)") == "True"
+    finally:
+        await runner.stop()

@@ -85,6 +85,7 @@ class Runner:
         self._running_op: str | None = None
         self._complete_lock = asyncio.Lock()
         self._bridge: asyncio.Future[QueryBridge | None] | None = None
+        self._launch: asyncio.Future[str] | None = None  # the main kernel's launch (jupyter_client)
         self._kernel_error = ""
         self._interrupted_early = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -137,7 +138,9 @@ class Runner:
             env = dict(self.child_env)
             env.update(self.app.kernel_env)
             with preloaded_for(self.hub.kernel_spec_manager, name):
-                kernel_id = await self.hub.start_kernel(name, env=env, cwd=str(self.work_dir))
+                # shielded: a shutdown meanwhile lets the launch finish, then stops that kernel (_shutdown)
+                self._launch = asyncio.ensure_future(self.hub.start_kernel(name, env=env, cwd=str(self.work_dir)))
+                kernel_id = await asyncio.shield(self._launch)
             self.hub.main_kernel_id = kernel_id
             from .bridge import QueryBridge
             from .spillqueue import SpillQueue
@@ -381,6 +384,8 @@ class Runner:
             await bounded(bridge.close(), 0.5, "bridge")
         elif self._bridge is not None:
             self._bridge.cancel()
+            if self._launch is not None:  # a process launched but not yet the hub's would outlive us
+                await bounded(asyncio.shield(self._launch), budget * 0.3, "the main kernel's launch")
         steps: list[Coroutine[Any, Any, Any]] = [s.shutdown() for s in (self.services, self.batch) if s is not None]
         if self._gateway is not None:
             steps.append(self._gateway.close())

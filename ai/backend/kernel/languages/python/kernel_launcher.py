@@ -1,9 +1,10 @@
 # Starts ipykernel as `python -m ipykernel_launcher` does, with a warm first completion
 # (docs/performance.md#the-first-completion). Run in the kernel's own interpreter by path:
 #     python -Xfrozen_modules=off -c "import runpy; runpy.run_path('<this file>', run_name='__main__')" -f CONNECTION_FILE
-# Before ipykernel is imported it starts completion_helper.py (the same interpreter, idle priority),
-# so the helper's jedi warm-up overlaps the kernel's own start-up on the other core; once IPython's
-# completer exists, warm_completer.install() routes its jedi matcher to the helper.
+# Before ipykernel is imported it hooks IPython's completer; once the completer exists,
+# warm_completer.install() routes its jedi matcher to completion_helper.py (the same interpreter, idle
+# priority), which it starts once the kernel has started (or at the first completion that needs it):
+# on 2 cores, a helper warming jedi beside the kernel's start-up delayed its first answer.
 #
 # jedi's on-disk cache (parsed files as pickles) goes to $KRUNNER_JEDI_CACHE, by default
 # <TMPDIR or /tmp>/krunner-jedi-<uid> (mode 0700), for the kernel and the helper alike: out of the
@@ -61,8 +62,9 @@ def start_helper(cache):
     return process
 
 
-def hook_completer(process, cache):
-    """Install the router on the first IPython completer created (the shell's)."""
+def hook_completer(cache):
+    """Install the router on the first IPython completer created (the shell's); it starts the
+    helper when the kernel has started."""
     import IPython.core.completer as ipc
 
     init = ipc.IPCompleter.__init__
@@ -75,29 +77,25 @@ def hook_completer(process, cache):
                 import jedi
 
                 jedi.settings.cache_directory = cache
-            runpy.run_path(WARM_COMPLETER)["install"](self, process)
-        except Exception:  # noqa: BLE001 - without the router: IPython's own jedi, as usual
-            if process.poll() is None:
-                process.kill()
+            runpy.run_path(WARM_COMPLETER)["install"](self, lambda: start_helper(cache))
+        except Exception:  # noqa: BLE001 - without the router (and the helper): IPython's own jedi, as usual
+            pass
 
     ipc.IPCompleter.__init__ = __init__
 
 
 def prepare():
-    """The completion helper and its hook, before ipykernel is imported; IPython's terminal (with
-    prompt_toolkit, ~0.08 s) imported only if something uses it (shell/earlystart.py)."""
+    """The completer's hook, before ipykernel is imported; IPython's terminal (with prompt_toolkit,
+    ~0.08 s) imported only if something uses it (shell/earlystart.py)."""
     try:
         runpy.run_path(EARLY_START)["skip_ipython_terminal"]()
     except Exception:  # noqa: BLE001 - then `import IPython` imports it, as usual
         pass
-    cache = cache_dir()
-    process = start_helper(cache) if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0" else None
-    if process is not None:
+    if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0":
         try:
-            hook_completer(process, cache)
+            hook_completer(cache_dir())
         except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
-            process.kill()
-    return process
+            pass
 
 
 def main():
@@ -196,7 +194,7 @@ def preload(fd):
     import socket
 
     channel = socket.socket(fileno=fd)
-    helper = prepare()
+    prepare()
     try:
         import ipykernel.kernelapp  # noqa: F401 - the work done ahead of the launch
         problem = None
@@ -223,8 +221,6 @@ def preload(fd):
         except OSError:  # the runner is gone: so is the launch
             problem = problem or "runner gone"
     if problem is not None:
-        if helper is not None:
-            helper.kill()
         sys.exit(0)
     become(launch)
     runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)

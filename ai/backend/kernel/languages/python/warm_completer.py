@@ -1,8 +1,12 @@
 # The Python kernel's side of a warm first completion (docs/performance.md#the-first-completion).
 #
 # A fresh ipykernel's first completion parses typeshed's stubs and the modules involved (about 2.5 s
-# on a quiet 2-core machine for `import os\nos.pa`; the next one costs 0.1-0.2 s). kernel_launcher.py starts completion_helper.py next to the kernel, which does that
-# parsing in another process at idle priority, and calls install() on the kernel's completer.
+# on a quiet 2-core machine for `import os\nos.pa`; the next one costs 0.1-0.2 s). kernel_launcher.py
+# calls install() on the kernel's completer with a way to start completion_helper.py, which does that
+# parsing in another process at idle priority. The helper is started once the kernel has started
+# (START_AFTER s after the completer is made, once the kernel's event loop runs), or by the first
+# completion that needs it: a helper warming jedi during the kernel's start-up delayed the kernel's
+# first answer, even at idle priority (docs/performance.md#nothing-else-runs-while-the-main-kernel-starts).
 # install() replaces the completer's jedi matcher only:
 #   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s;
 #     WARM_GRACE_CACHED s when it found the cache filled and its priority could be raised to the
@@ -37,6 +41,8 @@ WARM_GRACE_CACHED = 2.5  # the same once the helper said the cache was filled be
 # would start that work from zero
 HELPER_WAIT = 2.0  # s a completion waits for a warm helper's answer (the runner gives up at 5 s)
 IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel warms its own jedi
+# s after the completer is made (mid-way through the kernel's init) the helper may start
+START_AFTER = float(os.environ.get("KRUNNER_HELPER_START_AFTER") or 0.3)
 UNKNOWN_TYPE = "<unknown>"
 # besides the helper's first answer, the kernel's own warm-up redoes these (names, a module's attributes)
 OWN_WARM_UP = ({"code": "pri", "line": 1, "column": 3}, {"code": "import os\nos.pa", "line": 2, "column": 5})
@@ -143,10 +149,14 @@ class HelperCompletion:
 
 
 class Helper:
-    """One request at a time over the helper's pipes; any failure retires it for good."""
+    """One request at a time over the helper's pipes; any failure retires it for good. Its process
+    is started by start(), once."""
 
-    def __init__(self, process):
-        self.process = process
+    def __init__(self, start_process):
+        self._start_process = start_process  # -> a Popen, or None when it cannot start
+        self.process = None
+        self.started = False  # start() was called (by the kernel's loop, or by a completion)
+        self.closed = False
         self.warm = False  # it said it is warm
         self.cached = None  # it said whether the cache was filled before it started
         self.answered = 0  # completions it answered (tests and benchmarks read these three)
@@ -157,6 +167,16 @@ class Helper:
     @property
     def alive(self):
         return self.process is not None and self.process.poll() is None
+
+    def start(self):
+        """Start the process unless it was started or retired before; whether it runs."""
+        if not self.started and not self.closed:
+            self.started = True  # once only, whatever happens
+            try:
+                self.process = self._start_process()
+            except Exception:  # noqa: BLE001 - no helper: the kernel's own jedi, as without one
+                self.process = None
+        return self.alive
 
     def wait_warm(self, timeout=None):
         """Whether the helper is warm, after waiting WARM_GRACE s for it to say so (WARM_GRACE_CACHED
@@ -215,6 +235,7 @@ class Helper:
 
     def close(self):
         """Stop it at once (its pickles are written whole, by rename, so nothing half-written stays)."""
+        self.closed = True
         process, self.process = self.process, None
         if process is None:
             return
@@ -228,9 +249,10 @@ class Helper:
         process.wait()
 
 
-def install(completer, process):
-    """Route `completer`'s jedi matcher to the helper `process` until the kernel's own jedi is warm."""
-    helper = Helper(process)
+def install(completer, start_process):
+    """Route `completer`'s jedi matcher to a helper (`start_process()` starts it) until the kernel's
+    own jedi is warm."""
+    helper = Helper(start_process)
     original = getattr(completer, "_jedi_matches", None)
     if original is None or not getattr(completer, "use_jedi", False):
         helper.close()
@@ -249,6 +271,17 @@ def install(completer, process):
 
     def idle_for():
         return 0.0 if activity["busy"] else time.monotonic() - activity["last"]
+
+    def start_once_the_kernel_runs():
+        """A thread that only sleeps: after START_AFTER s, once the kernel's event loop exists, has
+        the loop start the helper (it runs the callback once the kernel serves)."""
+        time.sleep(START_AFTER)
+        while not helper.started and not helper.closed:
+            loop = getattr(getattr(shell, "kernel", None), "io_loop", None)
+            if loop is not None:
+                loop.add_callback(helper.start)
+                return
+            time.sleep(0.05)
 
     def own_warm_up(requests):
         """A watcher thread that only sleeps: each pause of the kernel, it has the kernel's main
@@ -336,7 +369,7 @@ def install(completer, process):
 
     def jedi_matches(cursor_column, cursor_line, text):
         activity["last"] = time.monotonic()
-        if not own_warm.is_set() and helper.alive:
+        if not own_warm.is_set() and helper.start():  # started by now, or now
             before_cursor = text[:cursor_to_position(text, cursor_line, cursor_column)]
             live = loaded_module_matches(before_cursor, shell.user_ns)
             if live is not None:
@@ -351,4 +384,5 @@ def install(completer, process):
 
     completer._jedi_matches = jedi_matches
     completer._krunner_helper = helper
+    threading.Thread(target=start_once_the_kernel_runs, name="krunner-helper-start", daemon=True).start()
     return helper
