@@ -87,3 +87,22 @@ async def test_bootstrap_runs_before_a_query_queued_ahead_of_it(runner_dirs: dic
         assert stdout_of(results).endswith("booted\n"), results
     finally:
         await runner.stop()
+
+
+async def test_extra_kernel_env_reaches_the_main_kernel_only(runner_dirs: dict[str, Path],
+                                                             agent_client_factory) -> None:
+    """`--RunnerApp.extra_kernel_env` pairs are in the main kernel's environment (the preloaded
+    interpreter had them from its start, so it still becomes the kernel), not in batch children."""
+    runner = RunnerProcess("python", runner_dirs, extra_args=[
+        "--RunnerApp.extra_kernel_env=KRB_ONE=1", "--RunnerApp.extra_kernel_env=KRB_TWO=a=b"])
+    await runner.start()
+    try:
+        agent = await agent_client_factory(runner.replin_port, runner.replout_port)
+        code = "import os; print(os.environ.get('KRB_ONE'), os.environ.get('KRB_TWO'))"
+        results = await agent.execute_until_done(None, "query", code)
+        assert stdout_of(results) == "1 a=b\n", results
+        assert "main kernel runs in the preloaded interpreter" in runner.log(), runner.log()
+        results = await agent.execute_until_done(None, "batch", opts={"exec": "echo \"[$KRB_ONE]\""}, gap=0.1)
+        assert stdout_of(results) == "[]\n", results
+    finally:
+        await runner.stop()
