@@ -190,6 +190,7 @@ async def slow_reader(runner: RunnerProcess, total_bytes: int, read_mb_s: float 
     proc = runner_process(runner)
     try:
         assert (await agent.query("print('warm')", timeout=60))[0] == 0
+        await runner.wait_subsystems()
         base = proc.memory_info().rss
         peak, stop = [base], asyncio.Event()
         sampler = asyncio.get_running_loop().create_task(_sample_rss(proc, peak, stop))

@@ -135,6 +135,13 @@ class RunnerProcess:
             pull.close()
             ctx.term()
 
+    async def wait_subsystems(self, timeout: float = 30.0) -> None:
+        """Until batch and the services are up (the runner builds them once the main kernel is
+        ready): a memory figure taken before includes their imports."""
+        async with asyncio.timeout(timeout):
+            while "batch and services are up" not in self.log():
+                await asyncio.sleep(0.05)
+
     def log(self) -> str:
         if not self.log_file.closed:
             self.log_file.flush()

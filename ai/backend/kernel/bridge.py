@@ -58,10 +58,9 @@ class QueryBridge:
         # at once; no limit on ZeroMQ's side either, for the moments the loop is busy elsewhere.
         self.client.iopub_channel.socket.rcvhwm = 0
         # The kernel drops an input_request sent before our stdin socket finished connecting:
-        # watch that connection (the kernel binds ~0.5 s after launch, so no event is missed).
-        monitor = self.client.stdin_channel.socket.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
-        )
+        # watch that connection, from before the socket connected (kernels.QuickConnectClient).
+        monitor = getattr(self.client, "stdin_monitor", None) or self.client.stdin_channel.socket.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         self._pumps = [
             asyncio.create_task(self._watch_stdin(monitor), name="bridge-stdin-monitor"),
             asyncio.create_task(self._read_iopub(), name="bridge-iopub-reader"),

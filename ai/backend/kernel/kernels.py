@@ -140,6 +140,21 @@ class ConfirmingRestarter(AsyncIOLoopKernelRestarter):
 
 
 DEFAULT_RECONNECT_INTERVAL = 0.01  # seconds
+STDIN_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+class _MonitoringContext(zmq.asyncio.Context):
+    """Attaches a monitor to the next socket it makes, before that socket can connect."""
+
+    monitor_next: int = 0  # the events to watch on the next socket (0: none)
+    last_monitor: zmq.asyncio.Socket | None = None
+
+    def socket(self, socket_type: int, **kwargs: Any) -> Any:
+        sock = super().socket(socket_type, **kwargs)
+        events, self.monitor_next = self.monitor_next, 0  # the monitor is a socket of this context too
+        if events:
+            self.last_monitor = sock.get_monitor_socket(events)
+        return sock
 
 
 class QuickConnectClient(AsyncKernelClient):
@@ -149,14 +164,34 @@ class QuickConnectClient(AsyncKernelClient):
     A client connects while its kernel is still importing, before the kernel's ports exist: with
     libzmq's interval it reached the kernel up to 0.2 s after the kernel could answer, and an iopub
     message published meanwhile was lost (docs/performance.md#cold-paths-runner-start-up-and-first-query).
+    Its stdin socket is watched from before its first connection (`stdin_monitor`, for the bridge).
     """
 
+    stdin_monitor: zmq.asyncio.Socket | None = None
+
     def _context_default(self) -> zmq.asyncio.Context:
-        context = super()._context_default()  # the client's own: stop_channels() destroys it
+        self._created_context = True  # the client's own, as jupyter_client's: stop_channels() destroys it
+        context = _MonitoringContext()
         hub = getattr(self.parent, "parent", None)
         interval = getattr(hub, "client_reconnect_interval", DEFAULT_RECONNECT_INTERVAL)
         context.setsockopt(zmq.RECONNECT_IVL, max(1, round(interval * 1000)))
         return context
+
+    def connect_stdin(self, identity: bytes | None = None) -> zmq.Socket:
+        """The stdin socket with its handshake monitor attached first: a monitor attached after the
+        connect misses a handshake that came sooner, as it does with a kernel that already
+        listens (a preloaded one binds a few ms after its launch returns); the bridge then waited
+        2 s for an event that had passed."""
+        context = self.context
+        if not isinstance(context, _MonitoringContext):
+            return super().connect_stdin(identity)
+        context.monitor_next = STDIN_EVENTS
+        try:
+            sock = super().connect_stdin(identity)
+        finally:
+            context.monitor_next = 0
+        self.stdin_monitor, context.last_monitor = context.last_monitor, None
+        return sock
 
 
 class ExactNameKernelManager(AsyncIOLoopKernelManager):

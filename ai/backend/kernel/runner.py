@@ -2,10 +2,9 @@
 
 Start-up (docs/protocol.md#start-up-and-shutdown; reordered so the agent's readiness probe never waits for a
 kernel): `__main__` binds the sockets, the receive loop answers `status` at once; the language's
-setup, the gateway and the main kernel start in the background, and the task loop runs (queued
-`code` tasks wait for the kernel). Batch and the services are built once the main kernel is ready,
-or at once when an op needs them: the kernel's start-up gets the CPU to itself. Every agent op is
-served as the table in `ops.py` says.
+setup, the gateway and the main kernel start in the background, the task loop runs (`code` waits
+for the kernel); batch and the services come once the kernel is ready, or when an op needs them:
+the kernel's start-up gets the CPU. Every agent op is served as the table in `ops.py` says.
 
 Only this module (and `__main__`) knows `Runner`. The subsystems get the agent link
 (`agentlink.AgentLink`) and plain values, never the runner (docs/architecture.md).
@@ -108,12 +107,16 @@ class Runner:
         except (Exception, SystemExit) as e:  # traitlets reports a bad value, then exits
             raise StartupError(f"bad command-line option value: {e}") from e
 
-    async def _make_batch_and_services(self) -> None:
+    async def _start_batch_and_services(self) -> None:
+        await self._type_options()
         self.batch, self.services = await make_batch_and_services(
             self.app, self.link, self.language, lang=self.lang, work_dir=self.work_dir, config_dir=self.config_dir,
             child_env=self.child_env, runtime_path=self.runtime_path, intrinsic_ports=self.intrinsic_ports,
             gateway_token=self.gateway_config.token)
         self._subsystems_ready.set()
+        await self._run_step("batch input socket", self.batch.start())
+        await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
+        log.info("batch and services are up")
 
     def _main_kernel_argv(self) -> asyncio.Future[list[str]] | None:
         """The language's argv for the main kernel, worked out in a thread from now on (Python may ask
@@ -196,10 +199,7 @@ class Runner:
                 self.link.enqueue_first(protocol.Request("bootstrap", str(bootstrap)))
             worker = asyncio.create_task(self._task_loop(), name="task-loop")
             if await subsystems_due(self._bridge, self._subsystems_wanted, stop, self.app.subsystems_wait):
-                await self._type_options()
-                await self._make_batch_and_services()
-                await self._run_step("batch input socket", self.batch.start())
-                await self._run_step("services", self.services.start(gateway_url=self.gateway_url))
+                await self._start_batch_and_services()
             await stop.wait()
         finally:
             await self._shutdown(receiver, worker)
