@@ -211,3 +211,29 @@ async def test_a_service_dies_by_its_death_signal_alone(tmp_path: Path) -> None:
             await parent.wait()
         if child is not None and survivors([child]):
             child.kill()
+
+
+async def test_a_runner_stopped_during_ssh_key_generation_reaps_it(runner_dirs: dict[str, Path]) -> None:
+    """sshd's key generation runs right after the main kernel is ready: a runner stopped then ends
+    and reaps it itself, rather than leaving a zombie (or, without the death signal, an orphan)
+    for init."""
+    from ai.backend.kernel.services.intrinsic import find_binary
+
+    if not find_binary("dropbearkey"):
+        pytest.fail("dropbearkey is missing; .ci/install.d should provide it")
+    runner = RunnerProcess("python", runner_dirs)
+    await runner.start()
+    assert runner.proc is not None
+    keygen = None
+    deadline = time.monotonic() + 30
+    while keygen is None:
+        assert time.monotonic() < deadline, "no key generation was seen"
+        for child in psutil.Process(runner.proc.pid).children():
+            try:
+                if child.name() == "dropbearkey":
+                    keygen = child
+            except psutil.NoSuchProcess:
+                continue
+        await asyncio.sleep(0.005)
+    assert await runner.stop() == 0
+    assert not keygen.is_running(), f"dropbearkey {keygen.pid} outlived the runner ({keygen.status()})"

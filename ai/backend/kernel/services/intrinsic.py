@@ -6,11 +6,13 @@ added only when not already there (the original appended them on every start).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import shlex
 import shutil
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +66,13 @@ async def _run(argv: Sequence[str], env: Mapping[str, str]) -> bytes:
         os.setpriority(os.PRIO_PROCESS, proc.pid, 19)
     except OSError:
         pass
-    out, err = await proc.communicate()
+    try:
+        out, err = await proc.communicate()
+    except asyncio.CancelledError:  # the runner stops: end the key generation and reap it now
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await asyncio.shield(proc.wait())
+        raise
     if proc.returncode != 0:
         raise RuntimeError(f"sshd init error ({argv[0]} exited with {proc.returncode}): {err.decode('utf-8', 'replace').strip()}")
     return out
