@@ -146,6 +146,9 @@ async def test_the_helper_waits_for_the_kernel_or_a_completion_that_needs_it(
         assert await query(agent, f"print({HELPER}.started, {HELPER}.process)") == "False None"
         assert not [p for p in psutil.Process(runner.proc.pid).children(recursive=True)
                     if any(a.endswith("completion_helper.py") for a in p.cmdline())]
+        result = await agent.complete("import os\nos.pa", {"post": ""}, timeout=30)  # needs no jedi
+        assert "path" in result["suggestions"], result
+        assert await query(agent, f"print({HELPER}.started)") == "False"
         result = await agent.complete("import xml.dom.minidom as m\nm.parseS", {"post": ""}, timeout=30)
         assert "parseString" in result["suggestions"], result
         assert await query(agent, f"print({HELPER}.started)") == "True"

@@ -369,13 +369,13 @@ def install(completer, start_process):
 
     def jedi_matches(cursor_column, cursor_line, text):
         activity["last"] = time.monotonic()
-        if not own_warm.is_set() and helper.start():  # started by now, or now
+        if not own_warm.is_set() and not helper.closed:
             before_cursor = text[:cursor_to_position(text, cursor_line, cursor_column)]
             live = loaded_module_matches(before_cursor, shell.user_ns)
-            if live is not None:
+            if live is not None:  # the helper is not needed (nor started) for this one
                 helper.loaded_answers += 1
                 return iter([c for c in live if attribute_filter(before_cursor)(c)])
-            matches = from_helper(cursor_column, cursor_line, text)
+            matches = from_helper(cursor_column, cursor_line, text) if helper.start() else None
             if matches is not None:
                 return matches
         completer.__dict__.pop("_jedi_matches", None)  # from now on: IPython's own, no wrapper
