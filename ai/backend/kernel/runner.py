@@ -31,8 +31,8 @@ from .gateway.config import GatewayConfig
 from .languages import Language, get_language
 from .ops import FINISH_FRAME, OPS, Mode
 from .procfacts import return_large_buffers_to_the_os, set_process_name
-from .subsystems import (EARLY_OPS, KERNEL_OPS, bounded, guarded, make_batch_and_services, make_hub,
-                         subsystems_due)
+from .subsystems import (EARLY_OPS, KERNEL_OPS, bounded, guarded, import_batch_and_services,
+                         make_batch_and_services, make_hub, subsystems_due)
 
 if TYPE_CHECKING:
     from .batch import BatchExecutor
@@ -135,15 +135,15 @@ class Runner:
             return None
         try:
             if argv_future is not None:
-                    self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
+                self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
             from .provisioner import preloaded_for
 
-            env = dict(self.child_env)
-            env.update(self.app.kernel_env)
+            env = {**self.child_env, **self.app.kernel_env}
             with preloaded_for(self.hub.kernel_spec_manager, name):
                 # shielded: a shutdown meanwhile lets the launch finish, then stops that kernel (_shutdown)
                 self._launch = asyncio.ensure_future(self.hub.start_kernel(name, env=env, cwd=str(self.work_dir)))
                 kernel_id = await asyncio.shield(self._launch)
+            self.spawn(import_batch_and_services(), "subsystem-imports")  # built once it is ready
             self.hub.main_kernel_id = kernel_id
             from .bridge import QueryBridge
             from .spillqueue import SpillQueue
@@ -205,7 +205,7 @@ class Runner:
             await self._shutdown(receiver, worker)
 
     async def _need_subsystems(self) -> None:
-        self._subsystems_wanted.set()
+        self._subsystems_wanted.set()  # (subsystems_due)
         await self._subsystems_ready.wait()
 
     def _request_stop(self, stop: asyncio.Event) -> None:
