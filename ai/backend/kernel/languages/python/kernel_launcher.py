@@ -1,10 +1,11 @@
 # Starts ipykernel as `python -m ipykernel_launcher` does, with a warm first completion
 # (docs/performance.md#the-first-completion). Run in the kernel's own interpreter by path:
 #     python -Xfrozen_modules=off -c "import runpy; runpy.run_path('<this file>', run_name='__main__')" -f CONNECTION_FILE
-# Before ipykernel is imported it hooks IPython's completer; once the completer exists,
-# warm_completer.install() routes its jedi matcher to completion_helper.py (the same interpreter, idle
-# priority), which it starts once the kernel has started (or at the first completion that needs it):
-# on 2 cores, a helper warming jedi beside the kernel's start-up delayed its first answer.
+# Before ipykernel is imported it starts completion_helper.py (the same interpreter, idle priority),
+# so that the helper's jedi warm-up overlaps the kernel's own start-up rather than the user's first
+# cells; once IPython's completer exists, warm_completer.install() routes its jedi matcher to it.
+# KRUNNER_HELPER_START_AFTER=<s> starts the helper later instead: <s> after the completer is made,
+# once the kernel serves, or at the first completion that needs it.
 #
 # jedi's on-disk cache (parsed files as pickles) goes to $KRUNNER_JEDI_CACHE, by default
 # <TMPDIR or /tmp>/krunner-jedi-<uid> (mode 0700), for the kernel and the helper alike: out of the
@@ -62,9 +63,9 @@ def start_helper(cache):
     return process
 
 
-def hook_completer(cache):
-    """Install the router on the first IPython completer created (the shell's); it starts the
-    helper when the kernel has started."""
+def hook_completer(cache, start_process):
+    """Install the router on the first IPython completer created (the shell's); `start_process()`
+    gives it the helper's process (already running, or started then)."""
     import IPython.core.completer as ipc
 
     init = ipc.IPCompleter.__init__
@@ -77,7 +78,7 @@ def hook_completer(cache):
                 import jedi
 
                 jedi.settings.cache_directory = cache
-            runpy.run_path(WARM_COMPLETER)["install"](self, lambda: start_helper(cache))
+            runpy.run_path(WARM_COMPLETER)["install"](self, start_process)
         except Exception:  # noqa: BLE001 - without the router (and the helper): IPython's own jedi, as usual
             pass
 
@@ -85,17 +86,24 @@ def hook_completer(cache):
 
 
 def prepare():
-    """The completer's hook, before ipykernel is imported; IPython's terminal (with prompt_toolkit,
-    ~0.08 s) imported only if something uses it (shell/earlystart.py)."""
+    """The completion helper (unless it starts later) and the completer's hook, before ipykernel is
+    imported; IPython's terminal (with prompt_toolkit, ~0.08 s) imported only if something uses it
+    (shell/earlystart.py). Returns the helper's process when it was started here."""
     try:
         runpy.run_path(EARLY_START)["skip_ipython_terminal"]()
     except Exception:  # noqa: BLE001 - then `import IPython` imports it, as usual
         pass
-    if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") != "0":
-        try:
-            hook_completer(cache_dir())
-        except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
-            pass
+    if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") == "0":
+        return None
+    cache = cache_dir()
+    process = None if os.environ.get("KRUNNER_HELPER_START_AFTER") else start_helper(cache)
+    try:
+        hook_completer(cache, (lambda: process) if process is not None else (lambda: start_helper(cache)))
+    except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
+        if process is not None:
+            process.kill()
+        return None
+    return process
 
 
 def main():
@@ -194,7 +202,7 @@ def preload(fd):
     import socket
 
     channel = socket.socket(fileno=fd)
-    prepare()
+    helper = prepare()
     try:
         import ipykernel.kernelapp  # noqa: F401 - the work done ahead of the launch
         problem = None
@@ -221,6 +229,8 @@ def preload(fd):
         except OSError:  # the runner is gone: so is the launch
             problem = problem or "runner gone"
     if problem is not None:
+        if helper is not None:
+            helper.kill()
         sys.exit(0)
     become(launch)
     runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
