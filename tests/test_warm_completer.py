@@ -50,7 +50,8 @@ async def wait_for(agent, code: str, expected: str, timeout: float = 60, every: 
 
 
 async def helper_started(agent) -> None:
-    """The helper's process exists (it starts with the kernel's interpreter)."""
+    """The helper's process exists (it starts between cells, warm_completer.START_AFTER after the
+    kernel's completer is made)."""
     await wait_for(agent, f"print({HELPER}.process is not None)", "True", timeout=30, every=0.2)
 
 
@@ -136,9 +137,9 @@ async def test_the_helper_ends_with_the_kernel(runner: RunnerProcess, agent_clie
 
 async def test_the_helper_waits_for_the_kernel_or_a_completion_that_needs_it(
         runner_dirs: dict[str, Path], jedi_cache: Path, agent_client_factory) -> None:
-    """KRUNNER_HELPER_START_AFTER: a helper started late is not running while the kernel starts,
-    is not started by a completion that needs no jedi, and is started by the first one that does
-    (here the timer is pushed out of the way)."""
+    """The helper is not running while the kernel starts, is not started by a completion that
+    needs no jedi, and is started by the first one that does (here KRUNNER_HELPER_START_AFTER
+    pushes the timer out of the way)."""
     runner = RunnerProcess(lang="python", dirs=runner_dirs,
                            env={"KRUNNER_JEDI_CACHE": str(jedi_cache), "KRUNNER_HELPER_START_AFTER": "600"})
     await runner.start()

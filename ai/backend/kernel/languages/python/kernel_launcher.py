@@ -1,11 +1,11 @@
 # Starts ipykernel as `python -m ipykernel_launcher` does, with a warm first completion
 # (docs/performance.md#the-first-completion). Run in the kernel's own interpreter by path:
 #     python -Xfrozen_modules=off -c "import runpy; runpy.run_path('<this file>', run_name='__main__')" -f CONNECTION_FILE
-# Before ipykernel is imported it starts completion_helper.py (the same interpreter, idle priority),
-# so that the helper's jedi warm-up overlaps the kernel's own start-up rather than the user's first
-# cells; once IPython's completer exists, warm_completer.install() routes its jedi matcher to it.
-# KRUNNER_HELPER_START_AFTER=<s> starts the helper later instead: <s> after the completer is made,
-# once the kernel serves, or at the first completion that needs it.
+# Before ipykernel is imported it hooks IPython's completer; once the completer exists,
+# warm_completer.install() routes its jedi matcher to completion_helper.py (the same interpreter, idle
+# priority), which it starts between two cells once the kernel has started (KRUNNER_HELPER_START_AFTER
+# s after the completer is made, default 1), or at the first completion that needs it: on 2 cores a
+# helper warming jedi beside the kernel's start-up, or beside a cell, slowed them.
 #
 # jedi's on-disk cache (parsed files as pickles) goes to $KRUNNER_JEDI_CACHE, by default
 # <TMPDIR or /tmp>/krunner-jedi-<uid> (mode 0700), for the kernel and the helper alike: out of the
@@ -96,14 +96,11 @@ def prepare():
     if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") == "0":
         return None
     cache = cache_dir()
-    process = None if os.environ.get("KRUNNER_HELPER_START_AFTER") else start_helper(cache)
     try:
-        hook_completer(cache, (lambda: process) if process is not None else (lambda: start_helper(cache)))
+        hook_completer(cache, lambda: start_helper(cache))
     except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
-        if process is not None:
-            process.kill()
-        return None
-    return process
+        pass
+    return None
 
 
 def main():

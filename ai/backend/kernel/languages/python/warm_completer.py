@@ -2,10 +2,10 @@
 #
 # A fresh ipykernel's first completion parses typeshed's stubs and the modules involved (about 2.5 s
 # on a quiet 2-core machine for `import os\nos.pa`; the next one costs 0.1-0.2 s). kernel_launcher.py
-# starts completion_helper.py next to the kernel, which does that parsing in another process at idle
-# priority, and calls install() on the kernel's completer with it. With KRUNNER_HELPER_START_AFTER=<s>
-# the helper is started later instead: <s> after the completer is made, once the kernel's event loop
-# runs, or by the first completion that needs it (docs/performance.md#the-first-completion).
+# calls install() on the kernel's completer with a way to start completion_helper.py, which does that
+# parsing in another process at idle priority. The helper starts from the kernel's event loop, so
+# between two cells, START_AFTER s after the completer is made, or at the first completion that
+# needs it (docs/performance.md#the-first-completion).
 # install() replaces the completer's jedi matcher only:
 #   - while the kernel's own jedi is cold and the helper is warm (or says so within WARM_GRACE s;
 #     WARM_GRACE_CACHED s when it found the cache filled and its priority could be raised to the
@@ -40,9 +40,9 @@ WARM_GRACE_CACHED = 2.5  # the same once the helper said the cache was filled be
 # would start that work from zero
 HELPER_WAIT = 2.0  # s a completion waits for a warm helper's answer (the runner gives up at 5 s)
 IDLE_BEFORE_WARM_UP = 2.0  # s without a cell or a completion before the kernel warms its own jedi
-# s after the completer is made (mid-way through the kernel's init) a late helper starts; None: it
-# was started with the kernel's interpreter (kernel_launcher.py)
-START_AFTER = float(os.environ["KRUNNER_HELPER_START_AFTER"]) if os.environ.get("KRUNNER_HELPER_START_AFTER") else None
+# s after the completer is made (mid-way through the kernel's init) before the helper may start: past
+# the kernel's start-up and a first query; a cell running then (a flood of output) goes first
+START_AFTER = float(os.environ.get("KRUNNER_HELPER_START_AFTER") or 1.0)
 UNKNOWN_TYPE = "<unknown>"
 # besides the helper's first answer, the kernel's own warm-up redoes these (names, a module's attributes)
 OWN_WARM_UP = ({"code": "pri", "line": 1, "column": 3}, {"code": "import os\nos.pa", "line": 2, "column": 5})
@@ -384,8 +384,5 @@ def install(completer, start_process):
 
     completer._jedi_matches = jedi_matches
     completer._krunner_helper = helper
-    if START_AFTER is None:
-        helper.start()  # takes the process already running
-    else:
-        threading.Thread(target=start_once_the_kernel_runs, name="krunner-helper-start", daemon=True).start()
+    threading.Thread(target=start_once_the_kernel_runs, name="krunner-helper-start", daemon=True).start()
     return helper
