@@ -77,7 +77,7 @@ async def make_batch_and_services(app: Configurable, link: AgentLink, language: 
                                   intrinsic_ports: Mapping[str, int],
                                   gateway_token: str) -> tuple[BatchExecutor, ServiceManager]:
     """The batch executor and the service manager, configured by `app`, imported in a thread."""
-    await asyncio.to_thread(import_modules, OTHER_MODULES)
+    await import_batch_and_services()  # at once when the main kernel's launch already did it
     from .batch import BatchExecutor
     from .services.manager import ServiceManager
 

@@ -64,8 +64,8 @@ def start_helper(cache):
 
 
 def hook_completer(cache, start_process):
-    """Install the router on the first IPython completer created (the shell's); `start_process()`
-    gives it the helper's process (already running, or started then)."""
+    """Install the router on the first IPython completer created (the shell's); it calls
+    `start_process()` for the helper's process when it wants the helper."""
     import IPython.core.completer as ipc
 
     init = ipc.IPCompleter.__init__
@@ -86,21 +86,20 @@ def hook_completer(cache, start_process):
 
 
 def prepare():
-    """The completion helper (unless it starts later) and the completer's hook, before ipykernel is
+    """The completer's hook (the helper starts later, warm_completer.py), before ipykernel is
     imported; IPython's terminal (with prompt_toolkit, ~0.08 s) imported only if something uses it
-    (shell/earlystart.py). Returns the helper's process when it was started here."""
+    (shell/earlystart.py)."""
     try:
         runpy.run_path(EARLY_START)["skip_ipython_terminal"]()
     except Exception:  # noqa: BLE001 - then `import IPython` imports it, as usual
         pass
     if os.environ.get("KRUNNER_COMPLETION_HELPER", "1") == "0":
-        return None
+        return
     cache = cache_dir()
     try:
         hook_completer(cache, lambda: start_helper(cache))
     except Exception:  # noqa: BLE001 - no IPython completer to hook: no helper either
         pass
-    return None
 
 
 def main():
@@ -199,7 +198,7 @@ def preload(fd):
     import socket
 
     channel = socket.socket(fileno=fd)
-    helper = prepare()
+    prepare()
     try:
         import ipykernel.kernelapp  # noqa: F401 - the work done ahead of the launch
         problem = None
@@ -226,8 +225,6 @@ def preload(fd):
         except OSError:  # the runner is gone: so is the launch
             problem = problem or "runner gone"
     if problem is not None:
-        if helper is not None:
-            helper.kill()
         sys.exit(0)
     become(launch)
     runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
