@@ -1,6 +1,6 @@
 """Query output through the bridge's fast read path (docs/performance.md#query-path): the text the agent
 gets is exactly what was printed, whether a message is small (copied) or large (read in place,
-`bridge._uncopied`); output of cells the agent did not send is skipped unread; interactive output
+`kernelwire.uncopied`); output of cells the agent did not send is skipped unread; interactive output
 still arrives as it is printed. A real runner, its real ipykernel, raw agent sockets."""
 from __future__ import annotations
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.session import DELIM, Session
+from jupyter_client.session import DELIM
 from zmq.utils.monitor import parse_monitor_message
 
 from .agentlink import AgentLink
 from .kernels import KernelHub
+from .kernelwire import deserialize as _deserialize, uncopied as _uncopied
+from .outputchannel import OutputChannel, Record
 from .outputmap import cursor_from_payload, exit_code_of, pick_output
 from .queryexec import QueryExecution as _Execution
 from .spillqueue import SpillQueue, dropped_bytes_of
@@ -25,25 +27,32 @@ from .spillqueue import SpillQueue, dropped_bytes_of
 log = logging.getLogger(__name__)
 
 READ_BATCH = 64  # iopub messages the reader takes per loop turn when they are already waiting
-ZERO_COPY_MIN = 64 << 10  # iopub parts from this size on stay in ZeroMQ's buffer (not copied on receipt)
 STDIN_CONNECT_WAIT = 2.0  # seconds ensure_ready waits for the stdin connection after shell+iopub
 PROBE_RESEND = 1.0  # seconds ensure_ready waits for a silent kernel before it sends kernel_info again
 PROBE_IOPUB_WAIT = 0.05  # seconds it waits for a probe's iopub once the kernel has answered
 _DISPLAY_TYPES = frozenset({"execute_result", "display_data", "update_display_data"})
+OUTPUT_MARK = b"krunner-bridge: output"  # queued output from the output channel: [mark, msg_id, name, data]
 
 
 class QueryBridge:
     """Runs `code` ops on one kernel and translates its messages into agent frames."""
 
     def __init__(self, link: AgentLink, hub: KernelHub, kernel_id: str, *,
-                 ready_timeout: float, complete_timeout: float, iopub_queue: SpillQueue | None = None) -> None:
+                 ready_timeout: float, complete_timeout: float, iopub_queue: SpillQueue | None = None,
+                 output: OutputChannel | None = None) -> None:
         self.link, self.hub = link, hub
         # the kernel's iopub, read at the kernel's pace, waiting here for the agent's (docs/query-mode.md#slow-agents)
         self.iopub_queue = iopub_queue if iopub_queue is not None else SpillQueue()
         self.kernel_id = kernel_id
         self.ready_timeout, self.complete_timeout = ready_timeout, complete_timeout
         self.km = hub.get_kernel(kernel_id)
-        self.client: AsyncKernelClient = self.km.client()
+        # the kernel sends the output of this session's requests over `output` (outputchannel.py)
+        self.output = output
+        session = None
+        if output is not None:
+            session = self.km.session.clone()
+            session.session = output.session_id
+        self.client: AsyncKernelClient = self.km.client(**({"session": session} if session is not None else {}))
         self._current: _Execution | None = None
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pumps: list[asyncio.Task[None]] = []
@@ -68,6 +77,8 @@ class QueryBridge:
             asyncio.create_task(self._pump(self.client.shell_channel, self._on_shell), name="bridge-shell"),
             asyncio.create_task(self._pump(self.client.stdin_channel, self._on_stdin), name="bridge-stdin"),
         ]
+        if self.output is not None:
+            self.output.start(self._on_output)
         self.hub.add_listener(self._on_kernel_event)
         await self.ensure_ready(self.ready_timeout)
 
@@ -81,6 +92,8 @@ class QueryBridge:
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self.iopub_queue.close()
+        if self.output is not None:
+            self.output.close()
         self.client.stop_channels()
 
     async def _watch_stdin(self, monitor: Any) -> None:
@@ -192,15 +205,19 @@ class QueryBridge:
         Everything already there is taken in one go (up to READ_BATCH messages, through a plain
         non-blocking socket on the same ZeroMQ socket: no future per message), then the loop runs."""
         socket, queue, wanted = self.client.iopub_channel.socket, self.iopub_queue, self._wanted
+        # output-channel frames the kernel wrote before it published this message go first
+        drain = self.output.drain if self.output is not None else (lambda: None)
         nonblocking = zmq.Socket.shadow(socket.underlying)
         while True:
             parts = _uncopied(await socket.recv_multipart(copy=False))
             if wanted(parts):
+                drain()
                 queue.put(parts)
             try:
                 for _ in range(READ_BATCH):
                     parts = _uncopied(nonblocking.recv_multipart(zmq.NOBLOCK, copy=False))
                     if wanted(parts):
+                        drain()
                         queue.put(parts)
             except zmq.Again:
                 pass
@@ -222,6 +239,24 @@ class QueryBridge:
         return ((execution is not None and parent_id == execution.msg_id)
                 or (probe is not None and parent_id == probe[0]))
 
+    def _on_output(self, record: Record) -> None:
+        """A piece of output from the output channel: queued in line with iopub if it is the running
+        query's (any other is a query's that already ended, or not ours)."""
+        msg_id, name, data = record
+        execution = self._current
+        if execution is not None and msg_id == execution.msg_id:
+            self.iopub_queue.put([OUTPUT_MARK, msg_id.encode(), name, data])
+
+    async def _hand_over_output(self, parts: list[Any]) -> None:
+        execution = self._current
+        if execution is None or parts[1] != execution.msg_id.encode():
+            return
+        execution.output_started()
+        try:
+            await self.link.send(parts[2].decode(), parts[3])
+        finally:
+            execution.output_ended()
+
     async def _hand_over_iopub(self) -> None:
         """Decode the queued iopub messages and hand them to the agent, at the agent's pace."""
         queue = self.iopub_queue
@@ -235,6 +270,9 @@ class QueryBridge:
                     await self.link.send("stderr", f"\nkrunner: {dropped} bytes of output were dropped: the agent "
                                                    f"fell too far behind (more than {queue.spool_limit >> 20} MiB, "
                                                    "or the spool file could not be written)\n")
+                continue
+            if parts[0] == OUTPUT_MARK and len(parts) == 4:
+                await self._hand_over_output(parts)
                 continue
             await self._handle(parts, self._on_iopub_tracked)
 
@@ -345,28 +383,6 @@ class QueryBridge:
             note = f"\nThe {self.km.kernel_name} kernel died and could not be restarted.\n"
         execution.notes.append(note)
         execution.check_done()
-
-
-def _uncopied(frames: list[zmq.Frame]) -> list[bytes | memoryview]:
-    """A message received without copying: its large parts (a piece of output) as views of ZeroMQ's
-    own buffers, the small ones as bytes (docs/performance.md#query-path)."""
-    return [frame.buffer if len(frame) >= ZERO_COPY_MIN else frame.bytes for frame in frames]
-
-
-def _deserialize(session: Session, raw: list[Any]) -> dict[str, Any]:
-    """`Session.deserialize` (signature, replay check, decode) of a message whose large parts may be
-    memoryviews. The one thing a view cannot do is the fallback decode of content that is not
-    UTF-8 (`json_unpacker` wants bytes): that message is decoded again from bytes, once its
-    signature has been taken out of the replay history the first attempt put it in."""
-    _, parts = session.feed_identities(raw)
-    replayed = bool(parts) and parts[0] in session.digest_history
-    try:
-        return session.deserialize(parts)
-    except Exception:
-        if replayed or not any(isinstance(part, memoryview) for part in parts):
-            raise
-    session.digest_history.discard(parts[0])
-    return session.deserialize([bytes(part) for part in parts])
 
 
 def _process_exit_code(km: Any) -> int:

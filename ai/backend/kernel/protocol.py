@@ -7,6 +7,7 @@ are strict UTF-8; outbound JSON uses Python's default `json.dumps` so the bytes 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,9 @@ import msgpack
 
 from .ops import ANSWERED_OPS, KNOWN_OPS
 
-Payload = bytes | str | dict | list
+log = logging.getLogger(__name__)
+
+Payload = bytes | bytearray | str | dict | list
 
 # Output frames larger than this are split (the agent truncates frames above 10 MiB).
 MAX_OUTPUT_FRAME = 1 << 20
@@ -55,8 +58,8 @@ def decode_request(frames: list[bytes]) -> Request:
 
 def encode_payload(payload: Payload) -> bytes:
     """Outbound payload bytes: raw bytes as is, text as UTF-8, objects as default-style JSON."""
-    if isinstance(payload, bytes):
-        return payload
+    if isinstance(payload, (bytes, bytearray)):
+        return payload  # type: ignore[return-value]
     if isinstance(payload, str):
         return payload.encode("utf-8")
     return json.dumps(payload).encode("ascii")
@@ -75,3 +78,12 @@ def parse_json_object(text: str, op: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProtocolError(f"{op}: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def log_agent_event(text: str) -> None:
+    """The `event` op: the agent tells something (an OOM kill, ...) worth a line in the log."""
+    try:
+        event = parse_json_object(text, "event")
+        log.warning("Agent-notified event: %s %r", event.get("type"), event.get("data"))
+    except ProtocolError as e:
+        log.warning("%s", e)

@@ -85,6 +85,7 @@ class Runner:
         self._complete_lock = asyncio.Lock()
         self._bridge: asyncio.Future[QueryBridge | None] | None = None
         self._launch: asyncio.Future[str] | None = None  # the main kernel's launch (jupyter_client)
+        self._output: Any = None  # outputchannel.OutputChannel of the main kernel
         self._kernel_error = ""
         self._interrupted_early = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -136,9 +137,12 @@ class Runner:
         try:
             if argv_future is not None:
                 self.hub.kernel_spec_manager.argv_overrides = {name: await argv_future}
+            from .outputchannel import OutputChannel
             from .provisioner import preloaded_for
 
-            env = {**self.child_env, **self.app.kernel_env}
+            # the output of our queries comes this way (outputchannel.py); the bridge closes it
+            self._output = output = OutputChannel.open(self.app.runtime_dir)
+            env = {**self.child_env, **self.app.kernel_env, **(output.env if output is not None else {})}
             with preloaded_for(self.hub.kernel_spec_manager, name):
                 # shielded: a shutdown meanwhile lets the launch finish, then stops that kernel (_shutdown)
                 self._launch = asyncio.ensure_future(self.hub.start_kernel(name, env=env, cwd=str(self.work_dir)))
@@ -148,7 +152,8 @@ class Runner:
             from .bridge import QueryBridge
             from .spillqueue import SpillQueue
             bridge = QueryBridge(self.link, self.hub, kernel_id, ready_timeout=self.app.kernel_start_timeout,
-                                 complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app))
+                                 complete_timeout=self.app.complete_timeout, iopub_queue=SpillQueue(parent=self.app),
+                                 output=output)
             await bridge.start()
         except Exception as e:
             self._kernel_error = f"failed to start the {name!r} Jupyter kernel: {e}"
@@ -277,7 +282,7 @@ class Runner:
         await self._interrupt()
 
     async def log_event(self, request: protocol.Request) -> None:
-        self._log_event(request.text)
+        protocol.log_agent_event(request.text)
 
     async def get_apps(self, request: protocol.Request) -> None:
         await self.services.op_get_apps(request.text)
@@ -318,13 +323,6 @@ class Runner:
             await bridge.interrupt()
         elif self._running_op == "code":
             self._interrupted_early = True  # the query still waits for the kernel: cancel it
-
-    def _log_event(self, text: str) -> None:
-        try:
-            event = protocol.parse_json_object(text, "event")
-            log.warning("Agent-notified event: %s %r", event.get("type"), event.get("data"))
-        except protocol.ProtocolError as e:
-            log.warning("%s", e)
 
     # ---- the serial task queue -------------------------------------------------------------
     async def _task_loop(self) -> None:
@@ -392,6 +390,8 @@ class Runner:
         await bounded(asyncio.gather(*steps, return_exceptions=True), budget * 0.6, "services/batch")
         if self.hub is not None:
             await bounded(self.hub.shutdown_all(now=True), budget * 0.3, "kernels")
+        if self._output is not None:  # (the bridge's close did it, unless the bridge never started)
+            self._output.close()
         self._close_sockets()
         log.info("bye")
 

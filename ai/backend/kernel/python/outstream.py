@@ -8,6 +8,8 @@ one piece, and a writer that filled a piece waits until it is sent (so a burst n
 iopub socket's 1000-message high-water mark, and the pieces leave evenly, not in bursts), so output
 flows through the runner (and any Jupyter client) in bounded steps.
 Small, slow output is unchanged: it still goes out on ipykernel's 0.2 s flush.
+Pieces of the runner's own queries go to the runner's output channel instead of iopub
+(runner_output.py; docs/query-mode.md#the-output-channel).
 
 Loaded by the Python kernel as an IPython extension (`--ext=ai.backend.kernel.python.outstream`);
 it only changes the class of the kernel's own stream objects, and does nothing where those are not
@@ -55,6 +57,7 @@ if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
         # (parent header, its buffer key) of the last write: one tuple, so that threads writing
         # under different parents never pair one's header with the other's key
         _krb_last: tuple[Any, Any] = (None, None)
+        _krb_runner_output: Any = None  # runner_output.RunnerOutput, when the runner asked for it
 
         def write(self, string: str) -> int | None:
             size = len(string) if isinstance(string, str) else 0
@@ -99,18 +102,20 @@ if OutStream is not None and hasattr(OutStream, "_flush_buffers"):
                 self.flush()
 
         def _flush_buffers(self) -> Any:
+            runner = self._krb_runner_output if _in_kernel_process else None
             for parent, data in super()._flush_buffers():
-                if len(data) <= PIECE_CHARS:
-                    yield parent, data
-                    continue
                 for start in range(0, len(data), PIECE_CHARS):
-                    yield parent, data[start:start + PIECE_CHARS]
+                    piece = data if len(data) <= PIECE_CHARS else data[start:start + PIECE_CHARS]
+                    # the runner's own queries: written to its output channel instead (runner_output.py)
+                    if runner is None or not runner.take(parent, self.name, piece):
+                        yield parent, piece
 else:
     PiecewiseOutStream = None  # type: ignore[assignment,misc]
 
 
-def install(streams: tuple[Any, ...]) -> int:
-    """Switch each ipykernel stream in `streams` to the piecewise class; returns how many."""
+def install(streams: tuple[Any, ...], runner_output: Any = None) -> int:
+    """Switch each ipykernel stream in `streams` to the piecewise class, its runner's queries' output
+    going to `runner_output` (a runner_output.RunnerOutput) if given; returns how many."""
     if PiecewiseOutStream is None:
         return 0
     switched = 0
@@ -118,6 +123,7 @@ def install(streams: tuple[Any, ...]) -> int:
         if type(stream) is OutStream:
             stream.__class__ = PiecewiseOutStream
             stream._krb_quick = all(hasattr(stream, name) for name in _QUICK_WRITE_NEEDS)
+            stream._krb_runner_output = runner_output
             switched += 1
     return switched
 
@@ -125,4 +131,7 @@ def install(streams: tuple[Any, ...]) -> int:
 def load_ipython_extension(shell: Any) -> None:
     import sys
 
-    install((sys.stdout, sys.stderr))
+    from . import runner_output
+
+    # the output of the runner's own queries goes to its output channel (runner_output.py)
+    install((sys.stdout, sys.stderr), runner_output.connect_from_env() if PiecewiseOutStream is not None else None)

@@ -110,14 +110,18 @@ def main():
 # ---- the preloaded main kernel -----------------------------------------------------------------
 
 # what the interpreter read from its environment at start (or this launcher right after): must be
-# the same in the real launch; PYTHONPATH is the exception, applied to sys.path at the hand-over
+# the same in the real launch; PYTHONPATH (applied to sys.path at the hand-over) and the output channel's
+# variables (read by the outstream extension) are the exceptions
 FIXED_AT_START = ("PYTHON", "LANG", "LC_", "LD_", "HOME", "TMPDIR", "KRUNNER_", "IPYTHON", "JUPYTER", "MPLBACKEND",
                   "QT_API", "PYDEV", "DEBUGPY", "DEBUG_PYDEVD", "IDE_PROJECT_ROOTS", "LIBRARY_ROOTS")  # + debugpy's
 CUSTOMIZE = ("sitecustomize", "usercustomize")
 
 
+READ_AFTER_HAND_OVER = ("PYTHONPATH", "KRUNNER_OUTPUT_SOCKET", "KRUNNER_OUTPUT_SESSION")  # the runner's output channel
+
+
 def _fixed(env):
-    return {k: v for k, v in env.items() if k.startswith(FIXED_AT_START) and k != "PYTHONPATH"}
+    return {k: v for k, v in env.items() if k.startswith(FIXED_AT_START) and k not in READ_AFTER_HAND_OVER}
 
 
 def _program(name, env):
