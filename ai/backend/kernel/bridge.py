@@ -86,6 +86,8 @@ class QueryBridge:
         """Shutdown's first step: no more kernel messages are read (the pumps end at their next await)."""
         for task in self._pumps:
             task.cancel()
+        if self.output is not None:
+            self.output.stop_reading()
 
     async def close(self) -> None:
         for task in self._pumps:

@@ -143,13 +143,21 @@ class OutputChannel:
         for connection in list(self._connections):
             self._read(connection)
 
+    def stop_reading(self) -> None:
+        """Shutdown's first step: nothing more is read, so a flood of output cannot hold it up (a
+        kernel then blocked writing is killed with the others)."""
+        if self._loop is None or self._loop.is_closed() or self.listener.fileno() < 0:
+            return
+        self._loop.remove_reader(self.listener.fileno())
+        for connection in self._connections:
+            self._loop.remove_reader(connection.sock.fileno())
+
     def close(self) -> None:
         if self.listener.fileno() < 0:  # closed already
             return
+        self.stop_reading()
         for connection in list(self._connections):
             self._drop(connection)
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self.listener.fileno())
         self.listener.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
