@@ -140,8 +140,9 @@ class OutputChannel:
 
     def drain(self) -> None:
         """Emit every frame already waiting (before an iopub message is queued: it came after them)."""
-        for connection in list(self._connections):
-            self._read(connection)
+        for connection in tuple(self._connections):
+            if connection.waiting():  # (the usual case, nothing: one ioctl per connection)
+                self._read(connection)
 
     def stop_reading(self) -> None:
         """Shutdown's first step: nothing more is read, so a flood of output cannot hold it up (a
