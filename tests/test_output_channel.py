@@ -127,10 +127,11 @@ async def test_drain_takes_what_was_written_before_now(channel: Opened) -> None:
     assert [r[2] for r in records] == [b"a", b"b", b"c", b"d"]
 
 
-async def test_a_writer_whose_runner_is_gone_falls_back_to_iopub(tmp_path: Path, capfd) -> None:
+async def test_a_writer_whose_runner_is_gone_falls_back_to_iopub(tmp_path: Path, capfd, monkeypatch) -> None:
     opened = OutputChannel.open(tmp_path)
     assert opened is not None
-    os.environ.update(opened.env)
+    for name, value in opened.env.items():
+        monkeypatch.setenv(name, value)
     writer = connect_from_env()
     assert writer is not None and "KRUNNER_OUTPUT_SOCKET" not in os.environ  # taken out of the environment
     opened.close()
@@ -138,7 +139,8 @@ async def test_a_writer_whose_runner_is_gone_falls_back_to_iopub(tmp_path: Path,
     results = [writer.take(parent, "stdout", "x" * (1 << 20)) for _ in range(3)]
     assert results[-1] is False and writer.broken  # the piece that failed, and every one after, on iopub
     assert "output goes on iopub from now on" in capfd.readouterr().err
-    os.environ.update({"KRUNNER_OUTPUT_SOCKET": str(tmp_path / "nothing.sock"), "KRUNNER_OUTPUT_SESSION": "s"})
+    monkeypatch.setenv("KRUNNER_OUTPUT_SOCKET", str(tmp_path / "nothing.sock"))
+    monkeypatch.setenv("KRUNNER_OUTPUT_SESSION", "s")
     assert connect_from_env() is None  # nobody listening: no channel at all
 
 

@@ -19,6 +19,7 @@ Frame: kind (1 stdout, 2 stderr), msg_id length (2 bytes), data length (4 bytes)
 from __future__ import annotations
 
 import array
+import asyncio
 import fcntl
 import logging
 import os
@@ -104,14 +105,14 @@ class OutputChannel:
         self.session_id = uuid.uuid4().hex
         self.emit: Callable[[Record], None] = emit or (lambda record: None)
         self._connections: list[_Connection] = []
-        self._loop = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def open(cls, runtime_dir: str | os.PathLike[str]) -> OutputChannel | None:
         """A listening channel in a new private directory (under `runtime_dir` when its path is short
         enough for a socket, else the temp dir); None when it cannot listen (output then stays on iopub)."""
         base = str(runtime_dir) if len(str(runtime_dir)) < _MAX_SOCKET_PATH - 40 else None
-        directory = None
+        directory, listener = None, None
         try:
             directory = tempfile.mkdtemp(prefix="krunner-output-", dir=base)
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -120,6 +121,8 @@ class OutputChannel:
             listener.setblocking(False)
         except OSError as e:
             log.warning("the kernel's output stays on iopub: no output channel (%s)", e)
+            if listener is not None:
+                listener.close()
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
             return None
@@ -132,8 +135,6 @@ class OutputChannel:
 
     def start(self, emit: Callable[[Record], None]) -> None:
         """Accept kernels and emit their frames from the running loop from now on."""
-        import asyncio
-
         self.emit = emit
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.listener.fileno(), self._accept)
