@@ -243,3 +243,44 @@ def test_frame_header_is_the_same_on_both_ends() -> None:
 
     assert runner_output.HEADER.format == HEADER.format and HEADER.size == struct.calcsize("!BHI")
     assert runner_output.SOCKET_ENV == "KRUNNER_OUTPUT_SOCKET"
+
+
+async def test_an_interrupted_flood_ends_cleanly_and_the_next_query_is_clean(runner: RunnerProcess) -> None:
+    """A query printing as fast as it can over the channel, interrupted: `finished` with exit code
+    1 and the KeyboardInterrupt, nothing of the flood after it, and the next query gets only its own
+    output."""
+    wire = WireAgent(runner)
+    try:
+        assert (await wire.query("print('warm')", timeout=60))[0] == 0
+        await wire.send_code("import sys\nline = 'f' * 999 + '\\n'\nwhile True: sys.stdout.write(line)\n")
+        received = 0
+        while received < 50 << 20:  # 50 MB of it have come through
+            op, payload = await wire.recv(timeout=30)
+            assert op == b"stdout", (op, payload[:200])
+            received += len(payload)
+        await wire.push.send_multipart([b"interrupt", b""])
+        stderr = ""
+        while True:
+            op, payload = await wire.recv(timeout=30)
+            if op == b"finished":
+                assert json.loads(payload)["exitCode"] == 1
+                break
+            if op == b"stderr":
+                stderr += payload.decode()
+            else:
+                assert op == b"stdout" and set(payload) == {ord("f"), ord("\n")}, (op, payload[:100])
+        assert "KeyboardInterrupt" in stderr
+        assert await wire.query("print('clean')", timeout=60) == (0, "clean\n")
+    finally:
+        wire.close()
+
+
+async def test_output_of_a_cells_threads_arrives(runner: RunnerProcess) -> None:
+    """Output a thread of the cell prints (it writes under the cell's parent) takes the channel too."""
+    wire = WireAgent(runner)
+    try:
+        code = ("import threading\nprint('a')\n"
+                "t = threading.Thread(target=print, args=('from-a-thread',))\nt.start(); t.join()\nprint('z')\n")
+        assert await wire.query(code, timeout=60) == (0, "a\nfrom-a-thread\nz\n")
+    finally:
+        wire.close()
