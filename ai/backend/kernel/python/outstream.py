@@ -131,7 +131,9 @@ def install(streams: tuple[Any, ...], runner_output: Any = None) -> int:
 def load_ipython_extension(shell: Any) -> None:
     import sys
 
-    from . import runner_output
+    from . import captured_output, runner_output
 
     # the output of the runner's own queries goes to its output channel (runner_output.py)
     install((sys.stdout, sys.stderr), runner_output.connect_from_env() if PiecewiseOutStream is not None else None)
+    # what the cell's children wrote to fd 1 and 2 is published with the cell (captured_output.py)
+    captured_output.register(shell, (sys.stdout, sys.stderr))
