@@ -48,11 +48,11 @@ class QueryBridge:
         self.km = hub.get_kernel(kernel_id)
         # the kernel sends the output of this session's requests over `output` (outputchannel.py)
         self.output = output
-        session = None
+        client_args: dict[str, Any] = {}
         if output is not None:
-            session = self.km.session.clone()
+            client_args["session"] = session = self.km.session.clone()
             session.session = output.session_id
-        self.client: AsyncKernelClient = self.km.client(**({"session": session} if session is not None else {}))
+        self.client: AsyncKernelClient = self.km.client(**client_args)
         self._current: _Execution | None = None
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pumps: list[asyncio.Task[None]] = []

@@ -25,18 +25,18 @@ import logging
 import os
 import shutil
 import socket
-import struct
 import tempfile
 import termios
 import uuid
 from collections.abc import Callable
 
+# the kernel's end defines the frame and the variables (stdlib only, light to import)
+from .python.runner_output import HEADER, KINDS as _KIND_OF_NAME, SESSION_ENV, SOCKET_ENV
+
 log = logging.getLogger(__name__)
 
-HEADER = struct.Struct("!BHI")
-KINDS = {1: b"stdout", 2: b"stderr"}
+KINDS = {kind: name.encode() for name, kind in _KIND_OF_NAME.items()}  # 1: b"stdout", 2: b"stderr"
 MAX_DATA = 64 << 20  # a frame announcing more is not ours: the connection is dropped
-SOCKET_ENV, SESSION_ENV = "KRUNNER_OUTPUT_SOCKET", "KRUNNER_OUTPUT_SESSION"
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 
 # what the channel hands on: (msg_id, b"stdout" | b"stderr", data)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import array
 import fcntl
+import functools
 import inspect
 import sys
 import termios
@@ -30,6 +31,7 @@ CAPTURE_WAIT = 0.25  # s at most per cell
 POLL = 0.0005
 
 
+@functools.cache  # read from the source once, and only where /proc cannot tell (a few ms)
 def _read_lines(function: Any) -> frozenset[int]:
     """The lines of the watcher's `os.read` calls: where its thread waits when it has nothing."""
     try:
@@ -58,21 +60,18 @@ class CapturedOutputWait:
     """A `post_execute` callback: wait for ipykernel's capture threads to pass on what is waiting."""
 
     def __init__(self, streams: tuple[Any, ...]) -> None:
-        # (pipe's read end, watcher thread, the watcher's code, the lines where it waits for data)
-        self.watched: list[tuple[int, Any, Any, frozenset[int]]] = []
+        # (pipe's read end, the thread reading it, the function that thread runs)
+        self.watched: list[tuple[int, Any, Any]] = []
         for stream in streams:
             fid, thread = getattr(stream, "_fid", None), getattr(stream, "watch_fd_thread", None)
             watcher = getattr(type(stream), "_watch_pipe_fd", None)
-            if fid is None or thread is None or watcher is None or not hasattr(watcher, "__code__"):
-                continue
-            lines = _read_lines(watcher)
-            if lines:  # (without them it could not tell an idle watcher from a busy one)
-                self.watched.append((fid, thread, watcher.__code__, lines))
+            if fid is not None and thread is not None and hasattr(watcher, "__code__"):
+                self.watched.append((fid, thread, watcher))
 
     def __call__(self) -> None:
         deadline = 0.0
-        for fid, thread, code, lines in self.watched:
-            while not self._settled(fid, thread, code, lines):
+        for fid, thread, watcher in self.watched:
+            while not self._settled(fid, thread, watcher):
                 now = time.monotonic()
                 deadline = deadline or now + CAPTURE_WAIT
                 if now >= deadline:
@@ -80,7 +79,7 @@ class CapturedOutputWait:
                 time.sleep(POLL)  # (and the watcher gets the GIL)
 
     @staticmethod
-    def _settled(fid: int, thread: Any, code: Any, lines: frozenset[int]) -> bool:
+    def _settled(fid: int, thread: Any, watcher: Any) -> bool:
         if not thread.is_alive():
             return True
         try:
@@ -91,8 +90,11 @@ class CapturedOutputWait:
         call = _syscall(thread.native_id)
         if call is not None:
             return call[1:2] == [hex(fid)]  # in the read of the pipe, with nothing in hand
+        lines = _read_lines(watcher)
+        if not lines:  # no way to tell an idle watcher from a busy one: no wait
+            return True
         frame = sys._current_frames().get(thread.ident)
-        return frame is None or (frame.f_code is code and frame.f_lineno in lines)
+        return frame is None or (frame.f_code is watcher.__code__ and frame.f_lineno in lines)
 
 
 def register(shell: Any, streams: tuple[Any, ...]) -> CapturedOutputWait | None:

@@ -21,7 +21,7 @@ import sys
 import threading
 from typing import Any
 
-HEADER = struct.Struct("!BHI")  # kind, msg_id length, data length (the runner's outputchannel.HEADER)
+HEADER = struct.Struct("!BHI")  # kind, msg_id length, data length; then the msg_id, then the data
 KINDS = {"stdout": 1, "stderr": 2}
 SOCKET_ENV, SESSION_ENV = "KRUNNER_OUTPUT_SOCKET", "KRUNNER_OUTPUT_SESSION"
 SEND_TIMEOUT = 30.0
